@@ -1,0 +1,198 @@
+"""Benchmark suite (run by hand, against PostgreSQL): import speed against raw COPY.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/retention_bench \
+        .venv/bin/python bench/run.py --customers 1000000 --purchases 10000000
+
+Scenarios, all in one run on the same files:
+- raw COPY of customers.csv into a bare table (same columns as the file, text, no indexes);
+- import of customers.csv through the real pipeline (child process; its peak RSS is read);
+- re-import of the same customers file (must change nothing);
+- raw COPY of purchases.csv into a bare table plus customer-id resolution (a join to customers);
+- import of purchases.csv through the real pipeline.
+Prints a table and writes bench/results/import-<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import _django
+
+_django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from customers.demo_data import generate  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def _run_child(args: list[str]) -> tuple[dict, float]:
+    """Run bench/import_one.py; return its JSON and its peak RSS in MB."""
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "import_one.py"), *args],
+        stdout=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
+    output = process.stdout.read()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    if status != 0:
+        raise SystemExit(f"import child failed ({status}): {output.decode(errors='replace')}")
+    return json.loads(output.decode().strip().splitlines()[-1]), usage.ru_maxrss / 1024
+
+
+def _copy_file(table: str, path: Path, columns: int) -> float:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute(f"CREATE TABLE {table} ({', '.join(f'c{i} text' for i in range(columns))})")
+    started = time.perf_counter()
+    with (
+        connection.cursor() as cursor,
+        path.open("rb") as handle,
+        cursor.cursor.copy(f"COPY {table} FROM STDIN (FORMAT csv, HEADER true)") as copy,
+    ):
+        while chunk := handle.read(1 << 20):
+            copy.write(chunk)
+    return time.perf_counter() - started
+
+
+def _header_width(path: Path) -> int:
+    with path.open(encoding="utf-8-sig") as handle:
+        return handle.readline().count(",") + 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--purchases", type=int, default=10_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/retention-bench"))
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        raise SystemExit(
+            "Set DATABASE_URL to a PostgreSQL database; the benchmark compares with COPY."
+        )
+
+    call_command("migrate", verbosity=0)
+    data_dir = args.data_dir / f"c{args.customers}-p{args.purchases}-s{args.seed}"
+    manifest = data_dir / "manifest.json"
+    if not manifest.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter()
+        files = generate(
+            data_dir, customers=args.customers, purchases=args.purchases, seed=args.seed
+        )
+        manifest.write_text(
+            json.dumps(
+                {
+                    "customers": str(files.customers),
+                    "purchases": str(files.purchases),
+                    "seconds": time.perf_counter() - started,
+                }
+            )
+        )
+    paths = json.loads(manifest.read_text())
+    customers_csv, purchases_csv = Path(paths["customers"]), Path(paths["purchases"])
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE customers_purchase, customers_customer, customers_importrowerror, customers_importjob CASCADE"
+        )
+        cursor.execute("CHECKPOINT")
+
+    results: dict = {"customers": args.customers, "purchases": args.purchases, "seed": args.seed}
+    rows: list[tuple[str, float, str]] = []
+
+    copy_customers = _copy_file("bench_raw_customers", customers_csv, _header_width(customers_csv))
+    rows.append(("raw COPY customers.csv (bare table)", copy_customers, ""))
+
+    imported, rss = _run_child(["--kind", "customers", "--file", str(customers_csv)])
+    ratio = imported["timings"]["total"] / copy_customers
+    rows.append(
+        (
+            "import customers",
+            imported["timings"]["total"],
+            f"{ratio:.2f}× COPY (target ≤ 3×), peak RSS {rss:.0f} MB",
+        )
+    )
+    results["import_customers"] = {
+        **imported,
+        "peak_rss_mb": round(rss, 1),
+        "ratio_to_copy": round(ratio, 2),
+    }
+
+    again, rss_again = _run_child(["--kind", "customers", "--file", str(customers_csv)])
+    rows.append(
+        (
+            "re-import customers (no change)",
+            again["timings"]["total"],
+            f"unchanged {again['unchanged']:,}",
+        )
+    )
+    results["reimport_customers"] = {**again, "peak_rss_mb": round(rss_again, 1)}
+
+    copy_purchases = _copy_file("bench_raw_purchases", purchases_csv, _header_width(purchases_csv))
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_raw_purchases_resolved")
+        cursor.execute(
+            "CREATE TABLE bench_raw_purchases_resolved AS SELECT p.*, c.id AS customer_id FROM bench_raw_purchases p "
+            "LEFT JOIN customers_customer c ON c.source = 'bench' AND c.external_id = p.c2"
+        )
+    resolve = time.perf_counter() - started
+    baseline = copy_purchases + resolve
+    rows.append(
+        (
+            "raw COPY purchases.csv + customer-id join",
+            baseline,
+            f"COPY {copy_purchases:.1f} s + join {resolve:.1f} s",
+        )
+    )
+
+    purchases, rss_p = _run_child(["--kind", "purchases", "--file", str(purchases_csv)])
+    ratio_p = purchases["timings"]["total"] / baseline
+    rows.append(
+        (
+            "import purchases",
+            purchases["timings"]["total"],
+            f"{ratio_p:.2f}× baseline (target ≤ 2×), peak RSS {rss_p:.0f} MB (target < 500)",
+        )
+    )
+    results["import_purchases"] = {
+        **purchases,
+        "peak_rss_mb": round(rss_p, 1),
+        "ratio_to_baseline": round(ratio_p, 2),
+    }
+    results["raw"] = {
+        "copy_customers": copy_customers,
+        "copy_purchases": copy_purchases,
+        "resolve_customers": resolve,
+    }
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DROP TABLE IF EXISTS bench_raw_customers, bench_raw_purchases, bench_raw_purchases_resolved"
+        )
+
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'scenario'.ljust(width)}  {'seconds':>9}  notes")
+    for name, seconds, note in rows:
+        print(f"{name.ljust(width)}  {seconds:9.2f}  {note}")
+    out = HERE / "results" / f"import-{datetime.now():%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False))
+    print(f"\nwritten {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from customers.models import (
+    ConsentRecord,
+    Customer,
+    DoNotContact,
+    ImportJob,
+    ImportRowError,
+    ImportTemplate,
+    ProductRefusal,
+    Purchase,
+)
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "external_id",
+        "name",
+        "name_kana",
+        "prefecture",
+        "phone",
+        "mobile_phone",
+        "email",
+        "source",
+        "updated_at",
+    )
+    list_filter = ("source", "gender", "prefecture", "country")
+    search_fields = ("=external_id", "name", "name_kana", "=phone", "=mobile_phone", "=email")
+    readonly_fields = ("created_at", "updated_at")
+    show_full_result_count = False  # a COUNT(*) over a million customers per page view is waste
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "customer",
+        "purchased_at",
+        "product_name",
+        "category",
+        "quantity",
+        "amount",
+        "currency",
+        "order_id",
+    )
+    list_filter = ("source", "category", "currency")
+    search_fields = (
+        "=order_id",
+        "=line_key",
+        "product_name",
+        "=product_code",
+        "=customer__external_id",
+    )
+    raw_id_fields = ("customer",)
+    date_hierarchy = "purchased_at"
+    show_full_result_count = False
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(admin.ModelAdmin):
+    list_display = ("customer", "channel", "status", "source", "recorded_at")
+    list_filter = ("channel", "status")
+    search_fields = ("=customer__external_id", "source")
+    raw_id_fields = ("customer",)
+
+
+@admin.register(DoNotContact)
+class DoNotContactAdmin(admin.ModelAdmin):
+    list_display = ("scope", "customer", "phone", "email", "reason", "source", "created_at")
+    list_filter = ("scope", "reason")
+    search_fields = ("=customer__external_id", "=phone", "=email")
+    raw_id_fields = ("customer",)
+
+
+@admin.register(ProductRefusal)
+class ProductRefusalAdmin(admin.ModelAdmin):
+    list_display = ("customer", "product", "refused_at", "source")
+    search_fields = ("=customer__external_id", "product")
+    raw_id_fields = ("customer",)
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "kind",
+        "original_name",
+        "state",
+        "dry_run",
+        "rows_total",
+        "created_count",
+        "updated_count",
+        "unchanged_count",
+        "error_count",
+        "created_by",
+        "created_at",
+    )
+    list_filter = ("kind", "state", "dry_run")
+    search_fields = ("original_name",)
+    readonly_fields = [f.name for f in ImportJob._meta.fields]
+
+
+@admin.register(ImportRowError)
+class ImportRowErrorAdmin(admin.ModelAdmin):
+    list_display = ("job", "row_number", "column", "value", "code", "message")
+    list_filter = ("code",)
+    raw_id_fields = ("job",)
+
+
+@admin.register(ImportTemplate)
+class ImportTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "created_by", "created_at")
+    list_filter = ("kind",)
+
+
+admin.site.site_header = _("Retention outreach")
+admin.site.site_title = _("Retention outreach")

@@ -1,0 +1,419 @@
+"""Set-based merge of a staged file into customers or purchases.
+
+Rules (the same for a dry run, which counts but does not write):
+
+Customers
+- A row is matched to an existing customer of the same source by external id; if the job matches by
+  phone and/or e-mail, a row not matched so far is matched by normalised phone (either number against
+  either number) and then by e-mail, but never to a customer that has a different external id.
+- Rows of one file that reach the same customer (or share an external id / matching key while new)
+  are folded in file order: for every field the last non-empty value wins, attributes are merged.
+- Empty cells never erase stored values; attributes are merged key by key; tags are replaced.
+- Counting, per row: the first row of a customer is *created* (new customer), *updated* (something
+  stored changes) or *unchanged*. A later row of the same customer in the same file is *unchanged*
+  when the customer's stored record does not change at all or when the row repeats the previous row
+  for that customer, else *updated*. created + updated + unchanged + errors = rows, always.
+
+Purchases
+- The customer is found by external id within the job's source; a row without such a customer is an
+  error row (``unknown_customer``).
+- The line key is ``<order id>#<line id>``; without a line id, ``<order id>#<n>`` with n the
+  occurrence of that order in the file; without an order id, a natural key of customer, time,
+  product, quantity and amount plus the occurrence number. Re-importing a file therefore finds
+  every line again.
+- Several rows with one line key: the last row wins; counted like customers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection
+from django.utils import timezone
+
+from customers.importing.records import error_message
+from customers.importing.staging import Dialect, StageTable, is_postgres, quote
+from customers.models import Customer, ImportRowError, Purchase
+
+CUSTOMER_TEXT_FIELDS = (
+    "name",
+    "name_kana",
+    "gender",
+    "postal_code",
+    "prefecture",
+    "address",
+    "time_zone",
+)
+CUSTOMER_NULLABLE_FIELDS = ("external_id", "email", "phone", "mobile_phone")
+
+
+@dataclass
+class MergeCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    duplicates: int = 0
+    errors: int = 0  # rows the merge itself rejected (e.g. purchases of unknown customers)
+
+
+def _execute(sql: str, params: list | tuple | None = None) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+
+
+def _fetchone(sql: str, params: list | tuple | None = None) -> tuple:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+        return cursor.fetchone()
+
+
+def lock_source(source: str) -> None:
+    """Serialise merges into one source so two imports cannot create the same customer twice."""
+    if is_postgres():
+        _execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"import-merge:{source}"])
+
+
+def _fold_tables(stage: StageTable, fields: tuple[str, ...], d: Dialect) -> tuple[str, str, str]:
+    """Build the duplicate-key table and the folded table (one row per group key).
+
+    Expects ``<stage>_r`` to exist with the stage columns plus ``target_id`` and ``gkey``.
+    """
+    resolved, dups, folded = stage.derived("r"), stage.derived("d"), stage.derived("f")
+    _execute(
+        f"CREATE TABLE {dups} AS SELECT gkey FROM {resolved} GROUP BY gkey HAVING COUNT(*) > 1"
+    )
+    if d.pg:
+        _execute(
+            f"CREATE INDEX ON {resolved} (gkey, row_no) WHERE gkey IN (SELECT gkey FROM {dups})"
+        )
+    else:
+        _execute(f"CREATE INDEX {stage.derived('r_gkey')} ON {resolved} (gkey, row_no)")
+    singles = ", ".join(f"r.{quote(f)}" for f in fields)
+    last_value = ", ".join(
+        f"(SELECT r.{quote(f)} FROM {resolved} r WHERE r.gkey = g.gkey AND r.{quote(f)} IS NOT NULL "
+        f"ORDER BY r.row_no DESC LIMIT 1) AS {quote(f)}"
+        for f in fields
+        if f != "attributes"
+    )
+    attributes = d.json_object_fold(resolved, "g.gkey") + " AS attributes"
+    _execute(
+        f"""
+        CREATE TABLE {folded} AS
+        SELECT r.gkey, r.target_id, r.row_no AS first_row, {singles}
+        FROM {resolved} r
+        WHERE NOT EXISTS (SELECT 1 FROM {dups} x WHERE x.gkey = r.gkey)
+        UNION ALL
+        SELECT g.gkey,
+               (SELECT MAX(r.target_id) FROM {resolved} r WHERE r.gkey = g.gkey),
+               (SELECT MIN(r.row_no) FROM {resolved} r WHERE r.gkey = g.gkey),
+               {last_value}, {attributes}
+        FROM {dups} g
+        """
+    )
+    return resolved, dups, folded
+
+
+def _later_rows_counts(
+    resolved: str, dups: str, folded: str, fields: tuple[str, ...], d: Dialect
+) -> tuple[int, int]:
+    """(later rows of repeated groups, those of them counted as updated)."""
+    lag = ", ".join(f"LAG({quote(f)}) OVER w AS {quote('p_' + f)}" for f in fields)
+    differs = " OR ".join(d.distinct(f"x.{quote(f)}", f"x.{quote('p_' + f)}") for f in fields)
+    total, updated = _fetchone(
+        f"""
+        SELECT COUNT(*), COALESCE(SUM(CASE WHEN (f.target_id IS NULL OR f.writes = 1) AND ({differs})
+                                      THEN 1 ELSE 0 END), 0)
+        FROM (
+            SELECT r.*, ROW_NUMBER() OVER w AS pos, {lag}
+            FROM {resolved} r WHERE r.gkey IN (SELECT gkey FROM {dups})
+            WINDOW w AS (PARTITION BY r.gkey ORDER BY r.row_no)
+        ) x JOIN {folded} f ON f.gkey = x.gkey
+        WHERE x.pos > 1
+        """
+    )
+    return int(total), int(updated)
+
+
+def _first_rows_counts(folded: str) -> tuple[int, int, int]:
+    created, updated, unchanged = _fetchone(
+        f"""
+        SELECT COALESCE(SUM(CASE WHEN target_id IS NULL THEN 1 ELSE 0 END), 0),
+               COALESCE(SUM(CASE WHEN target_id IS NOT NULL AND writes = 1 THEN 1 ELSE 0 END), 0),
+               COALESCE(SUM(CASE WHEN target_id IS NOT NULL AND writes = 0 THEN 1 ELSE 0 END), 0)
+        FROM {folded}
+        """
+    )
+    return int(created), int(updated), int(unchanged)
+
+
+# --------------------------------------------------------------------------- customers
+
+
+def merge_customers(
+    stage: StageTable, *, source: str, match_by: list[str], default_country: str, write: bool
+) -> MergeCounts:
+    """Merge staged customer rows; with ``write=False`` only count what would happen."""
+    d = Dialect()
+    customers = quote(Customer._meta.db_table)
+    fields = tuple(c for c in stage.columns if c != "row_no")
+    match_phone = "phone" in match_by
+    match_email = "email" in match_by
+    lock_source(source)
+
+    def by_number(column: str) -> str:
+        return (
+            f"SELECT c.id FROM {customers} c WHERE c.source = %s AND c.{column} = s.{column} "
+            "AND (s.external_id IS NULL OR c.external_id IS NULL)"
+        )
+
+    lookups = ["e.id"]
+    params: list = []
+    if match_phone:
+        phone_match = " UNION ALL ".join(
+            by_number(f"{stored}").replace(f"c.{stored} = s.{stored}", f"c.{stored} = s.{staged}")
+            for stored in ("mobile_phone", "phone")
+            for staged in ("mobile_phone", "phone")
+        )
+        lookups.append(f"(SELECT MIN(id) FROM ({phone_match}) m)")
+        params += [source] * 4
+    if match_email:
+        lookups.append(f"(SELECT MIN(id) FROM ({by_number('email')}) m)")
+        params.append(source)
+    target = f"COALESCE({', '.join(lookups)})" if len(lookups) > 1 else lookups[0]
+    phone_key = (
+        "WHEN t.mobile_phone IS NOT NULL THEN 'p' || t.mobile_phone "
+        "WHEN t.phone IS NOT NULL THEN 'p' || t.phone "
+        if match_phone
+        else ""
+    )
+    email_key = "WHEN t.email IS NOT NULL THEN 'e' || t.email " if match_email else ""
+    resolved = stage.derived("r")
+    _execute(
+        f"""
+        CREATE TABLE {resolved} AS
+        SELECT t.*,
+               CASE WHEN t.target_id IS NOT NULL THEN 'c' || {d.text("t.target_id")}
+                    WHEN t.external_id IS NOT NULL THEN 'x' || t.external_id
+                    {phone_key}{email_key}
+                    ELSE 'r' || {d.text("t.row_no")} END AS gkey
+        FROM (
+            SELECT s.*, {target} AS target_id
+            FROM {stage.sql_name} s
+            LEFT JOIN {customers} e ON e.source = %s AND e.external_id = s.external_id
+        ) t
+        """,
+        [*params, source],
+    )
+    resolved, dups, folded_raw = _fold_tables(stage, fields, d)
+
+    # Does applying the folded record change the stored customer?
+    changes = " OR ".join(
+        [
+            *(
+                f"(f.{quote(c)} IS NOT NULL AND {d.distinct('f.' + quote(c), 'c.' + quote(c))})"
+                for c in (*CUSTOMER_TEXT_FIELDS, *CUSTOMER_NULLABLE_FIELDS, "country")
+            ),
+            f"(f.birth_date IS NOT NULL AND {d.distinct(d.cast('f.birth_date', 'date'), 'c.birth_date')})",
+            f"(f.tags IS NOT NULL AND NOT {d.json_equal('c.tags', 'f.tags')})",
+            d.json_changes("c.attributes", "f.attributes"),
+        ]
+    )
+    folded = stage.derived("fw")
+    _execute(f"DROP TABLE IF EXISTS {folded}")
+    _execute(
+        f"""
+        CREATE TABLE {folded} AS
+        SELECT f.*, CASE WHEN c.id IS NOT NULL AND ({changes}) THEN 1 ELSE 0 END AS writes
+        FROM {folded_raw} f LEFT JOIN {customers} c ON c.id = f.target_id
+        """
+    )
+    created, updated, unchanged = _first_rows_counts(folded)
+    later, later_updated = _later_rows_counts(resolved, dups, folded, fields, d)
+    counts = MergeCounts(
+        created=created,
+        updated=updated + later_updated,
+        unchanged=unchanged + later - later_updated,
+        duplicates=later,
+    )
+    if not write:
+        return counts
+
+    now = timezone.now()
+    assignments = ", ".join(
+        [
+            *(
+                f"{quote(c)} = COALESCE(f.{quote(c)}, {customers}.{quote(c)})"
+                for c in CUSTOMER_TEXT_FIELDS
+            ),
+            *(
+                f"{quote(c)} = COALESCE(f.{quote(c)}, {customers}.{quote(c)})"
+                for c in CUSTOMER_NULLABLE_FIELDS
+            ),
+            f"country = COALESCE(f.country, {customers}.country)",
+            f"birth_date = COALESCE({d.cast('f.birth_date', 'date')}, {customers}.birth_date)",
+            f"tags = COALESCE({d.cast('f.tags', 'jsonb')}, {customers}.tags)",
+            f"attributes = {d.json_merge(customers + '.attributes', 'f.attributes')}",
+            "updated_at = %s",
+        ]
+    )
+    _execute(
+        f"UPDATE {customers} SET {assignments} FROM {folded} f "
+        f"WHERE {customers}.id = f.target_id AND f.writes = 1",
+        [now],
+    )
+    insert_columns = [
+        "source",
+        *CUSTOMER_TEXT_FIELDS,
+        *CUSTOMER_NULLABLE_FIELDS,
+        "country",
+        "birth_date",
+        "tags",
+        "attributes",
+        "created_at",
+        "updated_at",
+    ]
+    values = [
+        "%s",
+        *(f"COALESCE(f.{quote(c)}, '')" for c in CUSTOMER_TEXT_FIELDS),
+        *(f"f.{quote(c)}" for c in CUSTOMER_NULLABLE_FIELDS),
+        "COALESCE(f.country, %s)",
+        d.cast("f.birth_date", "date"),
+        f"COALESCE({d.cast('f.tags', 'jsonb')}, {d.cast(chr(39) + '[]' + chr(39), 'jsonb')})",
+        f"COALESCE({d.cast('f.attributes', 'jsonb')}, {d.cast(chr(39) + '{}' + chr(39), 'jsonb')})",
+        "%s",
+        "%s",
+    ]
+    _execute(
+        f"INSERT INTO {customers} ({', '.join(quote(c) for c in insert_columns)}) "
+        f"SELECT {', '.join(values)} FROM {folded} f WHERE f.target_id IS NULL ORDER BY f.first_row",
+        [source, default_country, now, now],
+    )
+    return counts
+
+
+# --------------------------------------------------------------------------- purchases
+
+
+def merge_purchases(stage: StageTable, *, job_id: int, source: str, write: bool) -> MergeCounts:
+    """Merge staged purchase lines; rows of unknown customers become error rows of the job."""
+    d = Dialect()
+    customers = quote(Customer._meta.db_table)
+    purchases = quote(Purchase._meta.db_table)
+    errors_table = quote(ImportRowError._meta.db_table)
+    lock_source(source)
+
+    resolved = stage.derived("r")
+    occurrence = "ROW_NUMBER() OVER (PARTITION BY s.base_key ORDER BY s.row_no)"
+    line_key = (
+        "CASE WHEN s.order_id IS NOT NULL AND s.line_id IS NOT NULL "
+        "THEN s.order_id || '#' || s.line_id "
+        f"ELSE s.base_key || '#' || {d.text(occurrence)} END"
+    )
+    _execute(
+        f"""
+        CREATE TABLE {resolved} AS
+        SELECT s.row_no, c.id AS customer_id, s.customer_external_id, s.order_id, {line_key} AS gkey,
+               s.purchased_at, s.amount, s.currency, s.quantity, s.product_code, s.product_name,
+               s.category, s.attributes
+        FROM {stage.sql_name} s
+        LEFT JOIN {customers} c ON c.source = %s AND c.external_id = s.customer_external_id
+        """,
+        [source],
+    )
+    unknown = _fetchone(f"SELECT COUNT(*) FROM {resolved} WHERE customer_id IS NULL")[0]
+    if unknown:
+        _execute(
+            f"INSERT INTO {errors_table} (job_id, row_number, {quote('column')}, value, code, message) "
+            "SELECT %s, row_no, '', COALESCE(customer_external_id, ''), 'unknown_customer', %s "
+            f"FROM {resolved} WHERE customer_id IS NULL",
+            [job_id, error_message("unknown_customer")],
+        )
+        _execute(f"DELETE FROM {resolved} WHERE customer_id IS NULL")
+
+    # Rows of one line key collapse to the last row (a purchase line is one record, not a fold).
+    dups = stage.derived("d")
+    folded = stage.derived("fw")
+    _execute(
+        f"CREATE TABLE {dups} AS SELECT gkey FROM {resolved} GROUP BY gkey HAVING COUNT(*) > 1"
+    )
+    stored_differs = " OR ".join(
+        [
+            *(
+                d.distinct(f"l.{quote(c)}", f"p.{quote(c)}")
+                for c in ("customer_id", "currency", "product_code", "product_name", "category")
+            ),
+            d.distinct("COALESCE(l.order_id, '')", "p.order_id"),
+            d.distinct(d.cast("l.purchased_at", "timestamptz"), "p.purchased_at"),
+            d.distinct(d.cast("l.amount", "numeric"), "p.amount"),
+            d.distinct(d.cast("l.quantity", "integer"), "p.quantity"),
+            f"NOT {d.json_equal('p.attributes', 'l.attributes')}",
+        ]
+    )
+    _execute(
+        f"""
+        CREATE TABLE {folded} AS
+        SELECT l.*, p.id AS target_id,
+               CASE WHEN p.id IS NOT NULL AND ({stored_differs}) THEN 1 ELSE 0 END AS writes
+        FROM (
+            SELECT r.*, r.row_no AS first_row FROM {resolved} r
+            WHERE NOT EXISTS (SELECT 1 FROM {dups} x WHERE x.gkey = r.gkey)
+            UNION ALL
+            SELECT r.*, g.first_row FROM {resolved} r JOIN (
+                SELECT gkey, MIN(row_no) AS first_row, MAX(row_no) AS last_row FROM {resolved}
+                WHERE gkey IN (SELECT gkey FROM {dups}) GROUP BY gkey
+            ) g ON g.gkey = r.gkey AND r.row_no = g.last_row
+        ) l
+        LEFT JOIN {purchases} p ON p.source = %s AND p.line_key = l.gkey
+        """,
+        [source],
+    )
+    created, updated, unchanged = _first_rows_counts(folded)
+    compare = (
+        "customer_id",
+        "order_id",
+        "purchased_at",
+        "amount",
+        "currency",
+        "quantity",
+        "product_code",
+        "product_name",
+        "category",
+        "attributes",
+    )
+    later, later_updated = _later_rows_counts(resolved, dups, folded, compare, d)
+    counts = MergeCounts(
+        created=created,
+        updated=updated + later_updated,
+        unchanged=unchanged + later - later_updated,
+        duplicates=later,
+        errors=int(unknown),
+    )
+    if not write:
+        return counts
+    now = timezone.now()
+    _execute(
+        f"""
+        UPDATE {purchases} SET customer_id = l.customer_id, order_id = COALESCE(l.order_id, ''),
+            purchased_at = {d.cast("l.purchased_at", "timestamptz")},
+            amount = {d.cast("l.amount", "numeric")}, currency = COALESCE(l.currency, 'JPY'),
+            quantity = COALESCE({d.cast("l.quantity", "integer")}, 1),
+            product_code = COALESCE(l.product_code, ''), product_name = COALESCE(l.product_name, ''),
+            category = COALESCE(l.category, ''),
+            attributes = COALESCE({d.cast("l.attributes", "jsonb")}, {d.cast("'{}'", "jsonb")})
+        FROM {folded} l WHERE {purchases}.id = l.target_id AND l.writes = 1
+        """
+    )
+    _execute(
+        f"""
+        INSERT INTO {purchases} (customer_id, source, line_key, order_id, purchased_at, amount,
+            currency, quantity, product_code, product_name, category, attributes, created_at)
+        SELECT l.customer_id, %s, l.gkey, COALESCE(l.order_id, ''),
+            {d.cast("l.purchased_at", "timestamptz")}, {d.cast("l.amount", "numeric")},
+            COALESCE(l.currency, 'JPY'), COALESCE({d.cast("l.quantity", "integer")}, 1),
+            COALESCE(l.product_code, ''), COALESCE(l.product_name, ''), COALESCE(l.category, ''),
+            COALESCE({d.cast("l.attributes", "jsonb")}, {d.cast("'{}'", "jsonb")}), %s
+        FROM {folded} l WHERE l.target_id IS NULL
+        """,
+        [source, now],
+    )
+    return counts

@@ -1,0 +1,467 @@
+"""Turn one batch of raw file rows into normalised records and error rows, column-wise.
+
+A batch comes from ``readers.TabularFile.batches()``: a ``__row`` column with the row number the
+user sees, one string column per header and ``__extra`` for cells past the last header.
+The result is a frame of records with the staging columns of the import kind (see ``STAGE_COLUMNS``)
+holding only rows without errors, and a frame of errors (row, column, value, code).
+A row with any error is rejected as a whole, so every row is either stored or reported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+from django.conf import settings
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from customers.importing import normalize
+from customers.importing.columns import ATTRIBUTE_PREFIX, IGNORE, fields_for
+from customers.models import ImportKind
+
+ROW = "__row"
+EXTRA = "__extra"
+EXTRA_ATTRIBUTE = "_extra_cells"
+
+# Staging columns per kind, in COPY order. Values are canonical text (or NULL).
+STAGE_COLUMNS: dict[str, tuple[str, ...]] = {
+    ImportKind.CUSTOMERS: (
+        "row_no",
+        "external_id",
+        "name",
+        "name_kana",
+        "email",
+        "phone",
+        "mobile_phone",
+        "birth_date",
+        "gender",
+        "postal_code",
+        "prefecture",
+        "address",
+        "country",
+        "time_zone",
+        "tags",
+        "attributes",
+    ),
+    ImportKind.PURCHASES: (
+        "row_no",
+        "customer_external_id",
+        "order_id",
+        "line_id",
+        "base_key",
+        "purchased_at",
+        "amount",
+        "currency",
+        "quantity",
+        "product_code",
+        "product_name",
+        "category",
+        "attributes",
+    ),
+}
+
+ERROR_COLUMNS = ("row_no", "column", "value", "code")
+
+# Row-level problems that are not about one cell's format.
+ROW_ERROR_MESSAGES = {
+    "no_identifier": _("The row has no customer id, phone number or e-mail address."),
+    "missing_customer_id": _("The customer id is empty."),
+    "missing_purchased_at": _("The purchase date is empty."),
+    "missing_amount": _("Neither amount nor unit price is given."),
+    "unknown_customer": _("No customer with this id in this source; import the customer first."),
+}
+
+
+@dataclass
+class BatchResult:
+    records: pl.DataFrame
+    errors: pl.DataFrame
+    rows: int
+
+
+@dataclass(frozen=True)
+class _Column:
+    header: str
+    field: str
+
+
+def _normalize_column(
+    spec_kind: str, raw: pl.Series, region: str, max_length: int | None
+) -> normalize.Normalized:
+    if spec_kind == "phone":
+        return normalize.normalize_phone(raw, region=region)
+    if spec_kind == "postal_code":
+        return normalize.normalize_postal_code(raw, region=region)
+    if spec_kind == "datetime":
+        return normalize.normalize_datetime(raw, time_zone=settings.TIME_ZONE)
+    if spec_kind == "text":
+        return normalize.normalize_text(raw, max_length=max_length)
+    by_kind: dict[str, Callable[[pl.Series], normalize.Normalized]] = {
+        "email": normalize.normalize_email,
+        "date": normalize.normalize_date,
+        "amount": normalize.normalize_amount,
+        "integer": normalize.normalize_integer,
+        "name": normalize.normalize_name,
+        "kana": normalize.normalize_kana,
+        "prefecture": normalize.normalize_prefecture,
+        "gender": normalize.normalize_gender,
+        "time_zone": normalize.normalize_time_zone,
+        "tags": normalize.normalize_tags,
+        "country": _normalize_country,
+        "currency": _normalize_currency,
+    }
+    result = by_kind[spec_kind](raw)
+    if max_length and spec_kind in ("name", "kana", "prefecture"):
+        too_long = result.values.str.len_chars() > max_length
+        result = normalize.Normalized(
+            values=pl.select(pl.when(too_long).then(None).otherwise(result.values)).to_series(),
+            errors=pl.select(
+                pl.when(too_long).then(pl.lit("too_long")).otherwise(result.errors)
+            ).to_series(),
+        )
+    return result
+
+
+def _normalize_country(raw: pl.Series) -> normalize.Normalized:
+    text = normalize.normalize_text(raw).values.str.to_uppercase()
+    text = text.replace(
+        {"日本": "JP", "JAPAN": "JP", "JPN": "JP", "USA": "US", "UNITED STATES": "US"}
+    )
+    ok = text.is_null() | text.str.contains(r"^[A-Z]{2}$")
+    return normalize.Normalized(
+        values=pl.select(pl.when(ok).then(text)).to_series(),
+        errors=pl.select(pl.when(~ok).then(pl.lit("invalid_country"))).to_series(),
+    )
+
+
+def _normalize_currency(raw: pl.Series) -> normalize.Normalized:
+    text = (
+        normalize.normalize_text(raw).values.str.to_uppercase().replace({"円": "JPY", "¥": "JPY"})
+    )
+    ok = text.is_null() | text.str.contains(r"^[A-Z]{3}$")
+    return normalize.Normalized(
+        values=pl.select(pl.when(ok).then(text)).to_series(),
+        errors=pl.select(pl.when(~ok).then(pl.lit("invalid_currency"))).to_series(),
+    )
+
+
+def _json_object(frame: pl.DataFrame, columns: dict[str, str]) -> pl.Series:
+    """One JSON object per row from ``{key: column}``, leaving out null values; null if empty."""
+    if not columns:
+        return pl.Series("attributes", [None] * frame.height, dtype=pl.String)
+    pieces = []
+    for key, column in columns.items():
+        encoded = pl.struct(pl.col(column).alias(key)).struct.json_encode()
+        # '{"key":"value"}' -> '"key":"value"'; json_encode escapes key and value for us.
+        pieces.append(
+            pl.when(pl.col(column).is_not_null()).then(
+                encoded.str.slice(1, encoded.str.len_chars() - 2)
+            )
+        )
+    body = pl.concat_str(pieces, separator=",", ignore_nulls=True)
+    return frame.select(
+        pl.when(body.str.len_chars() > 0).then(pl.lit("{") + body + pl.lit("}")).alias("attributes")
+    ).to_series()
+
+
+def _mapped_columns(kind: str, mapping: dict[str, str]) -> tuple[list[_Column], dict[str, str]]:
+    specs = fields_for(kind)
+    fields = [_Column(header, target) for header, target in mapping.items() if target in specs]
+    attributes = {
+        target[len(ATTRIBUTE_PREFIX) :].strip(): header
+        for header, target in mapping.items()
+        if target != IGNORE and target.startswith(ATTRIBUTE_PREFIX)
+    }
+    return fields, attributes
+
+
+def normalize_batch(kind: str, batch: pl.DataFrame, mapping: dict[str, str]) -> BatchResult:
+    """Normalise one raw batch into staging records and error rows."""
+    specs = fields_for(kind)
+    fields, attribute_columns = _mapped_columns(kind, mapping)
+    rows = batch.height
+    region_default = settings.DEFAULT_PHONE_REGION
+
+    values: dict[str, pl.Series] = {}
+    error_frames: list[pl.DataFrame] = []
+
+    def record_errors(header: str, raw: pl.Series, errors: pl.Series) -> None:
+        mask = errors.is_not_null()
+        if mask.any():
+            error_frames.append(
+                pl.DataFrame(
+                    {
+                        "row_no": batch[ROW].filter(mask),
+                        "column": pl.Series([header] * int(mask.sum()), dtype=pl.String),
+                        "value": raw.filter(mask),
+                        "code": errors.filter(mask),
+                    }
+                )
+            )
+
+    # Country first: phone numbers and postal codes are read in the customer's own country.
+    regions: pl.Series | None = None
+    country_column = next((c for c in fields if c.field == "country"), None)
+    if country_column is not None:
+        result = _normalize_country(batch[country_column.header])
+        record_errors(country_column.header, batch[country_column.header], result.errors)
+        values["country"] = result.values
+        regions = result.values.fill_null(region_default)
+
+    for column in fields:
+        if column.field == "country":
+            continue
+        raw = batch[column.header]
+        spec = specs[column.field]
+        if regions is not None and spec.kind in ("phone", "postal_code"):
+            result = _normalize_by_region(spec.kind, raw, regions)
+        else:
+            result = _normalize_column(spec.kind, raw, region_default, spec.max_length)
+        record_errors(column.header, raw, result.errors)
+        values[column.field] = result.values.alias(column.field)
+
+    frame = pl.DataFrame({ROW: batch[ROW]})
+    for name, series in values.items():
+        frame = frame.with_columns(series.alias(name))
+
+    attribute_frame = batch.select(list(attribute_columns.values())) if attribute_columns else None
+    if attribute_frame is not None:
+        attribute_frame = attribute_frame.with_columns(
+            [
+                normalize.normalize_text(attribute_frame[c]).values.alias(c)
+                for c in attribute_frame.columns
+            ]
+        )
+    extra = batch[EXTRA] if EXTRA in batch.columns else None
+
+    if kind == ImportKind.CUSTOMERS:
+        records, row_errors = _customer_records(frame, attribute_frame, attribute_columns, extra)
+    else:
+        records, row_errors = _purchase_records(frame, attribute_frame, attribute_columns, extra)
+    if row_errors.height:
+        # Row-level problems are reported only for rows whose cells were all fine: a row whose
+        # phone number was rejected must not also be told it has no phone number.
+        cell_error_rows = (
+            pl.concat([f["row_no"] for f in error_frames])
+            if error_frames
+            else pl.Series([], dtype=pl.Int64)
+        )
+        row_errors = row_errors.filter(~pl.col("row_no").is_in(cell_error_rows.implode()))
+        error_frames.append(row_errors)
+
+    errors = (
+        pl.concat(error_frames, how="vertical_relaxed")
+        if error_frames
+        else pl.DataFrame(
+            schema={"row_no": pl.Int64, "column": pl.String, "value": pl.String, "code": pl.String}
+        )
+    )
+    bad_rows = errors["row_no"].unique()
+    records = records.filter(~pl.col("row_no").is_in(bad_rows.implode()))
+    return BatchResult(records=records, errors=errors, rows=rows)
+
+
+def _normalize_by_region(
+    spec_kind: str, raw: pl.Series, regions: pl.Series
+) -> normalize.Normalized:
+    """Normalise phone numbers / postal codes per row country (one vectorised call per country)."""
+    out_values = pl.Series(raw.name, [None] * raw.len(), dtype=pl.String)
+    out_errors = pl.Series("errors", [None] * raw.len(), dtype=pl.String)
+    for region in regions.unique().to_list():
+        mask = regions == region
+        if spec_kind == "phone":
+            part = normalize.normalize_phone(raw.filter(mask), region=region)
+        else:
+            part = normalize.normalize_postal_code(raw.filter(mask), region=region)
+        out_values = out_values.scatter(mask.arg_true(), part.values)
+        out_errors = out_errors.scatter(mask.arg_true(), part.errors)
+    return normalize.Normalized(values=out_values, errors=out_errors)
+
+
+def _attributes(
+    frame: pl.DataFrame,
+    attribute_frame: pl.DataFrame | None,
+    attribute_columns: dict[str, str],
+    extra: pl.Series | None,
+) -> pl.Series:
+    source = pl.DataFrame({"_": pl.Series([None] * frame.height, dtype=pl.String)})
+    columns: dict[str, str] = {}
+    if attribute_frame is not None:
+        source = attribute_frame
+        columns = dict(attribute_columns)
+    if extra is not None:
+        source = source.with_columns(extra.alias(EXTRA))
+        columns[EXTRA_ATTRIBUTE] = EXTRA
+    return _json_object(source, columns)
+
+
+def _join_text(*series: pl.Series | None) -> pl.Series | None:
+    present = [s for s in series if s is not None]
+    if not present:
+        return None
+    joined = pl.select(pl.concat_str(present, separator=" ", ignore_nulls=True)).to_series()
+    return pl.select(pl.when(joined.str.len_chars() > 0).then(joined)).to_series()
+
+
+def _row_error(frame: pl.DataFrame, mask: pl.Series, code: str) -> pl.DataFrame:
+    count = int(mask.sum())
+    return pl.DataFrame(
+        {
+            "row_no": frame[ROW].filter(mask),
+            "column": pl.Series([""] * count, dtype=pl.String),
+            "value": pl.Series([""] * count, dtype=pl.String),
+            "code": pl.Series([code] * count, dtype=pl.String),
+        }
+    )
+
+
+def _get(frame: pl.DataFrame, name: str) -> pl.Series | None:
+    return frame[name] if name in frame.columns else None
+
+
+def _customer_records(
+    frame: pl.DataFrame,
+    attribute_frame: pl.DataFrame | None,
+    attribute_columns: dict[str, str],
+    extra: pl.Series | None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    n = frame.height
+    null = pl.Series([None] * n, dtype=pl.String)
+    name = _get(frame, "name")
+    if name is None:
+        name = _join_text(_get(frame, "last_name"), _get(frame, "first_name"))
+    kana = _get(frame, "name_kana")
+    if kana is None:
+        kana = _join_text(_get(frame, "last_name_kana"), _get(frame, "first_name_kana"))
+    address = _join_text(_get(frame, "address"), _get(frame, "address2"))
+    prefecture = _get(frame, "prefecture")
+    if address is not None:
+        derived = normalize.prefecture_from_address(address)
+        prefecture = derived if prefecture is None else prefecture.fill_null(derived)
+    tags = _get(frame, "tags")
+    tags_json = None
+    if tags is not None:
+        encoded = pl.select(pl.struct(tags.alias("t")).struct.json_encode()).to_series()
+        # '{"t":[…]}' -> '[…]'; an empty or null list stays NULL so it never erases stored tags.
+        tags_json = pl.select(
+            pl.when(tags.list.len() > 0).then(encoded.str.slice(5, encoded.str.len_chars() - 6))
+        ).to_series()
+
+    records = pl.DataFrame(
+        {
+            "row_no": frame[ROW],
+            "external_id": _get(frame, "external_id") if "external_id" in frame.columns else null,
+            "name": name if name is not None else null,
+            "name_kana": kana if kana is not None else null,
+            "email": _get(frame, "email") if "email" in frame.columns else null,
+            "phone": _get(frame, "phone") if "phone" in frame.columns else null,
+            "mobile_phone": _get(frame, "mobile_phone")
+            if "mobile_phone" in frame.columns
+            else null,
+            "birth_date": _get(frame, "birth_date") if "birth_date" in frame.columns else null,
+            "gender": _get(frame, "gender") if "gender" in frame.columns else null,
+            "postal_code": _get(frame, "postal_code") if "postal_code" in frame.columns else null,
+            "prefecture": prefecture if prefecture is not None else null,
+            "address": address if address is not None else null,
+            "country": _get(frame, "country") if "country" in frame.columns else null,
+            "time_zone": _get(frame, "time_zone") if "time_zone" in frame.columns else null,
+            "tags": tags_json if tags_json is not None else null,
+            "attributes": _attributes(frame, attribute_frame, attribute_columns, extra),
+        }
+    )
+    identified = (
+        records["external_id"].is_not_null()
+        | records["email"].is_not_null()
+        | records["phone"].is_not_null()
+        | records["mobile_phone"].is_not_null()
+    )
+    return records, _row_error(frame, ~identified, "no_identifier")
+
+
+def _purchase_records(
+    frame: pl.DataFrame,
+    attribute_frame: pl.DataFrame | None,
+    attribute_columns: dict[str, str],
+    extra: pl.Series | None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    n = frame.height
+    null = pl.Series([None] * n, dtype=pl.String)
+    quantity = _get(frame, "quantity")
+    amount = _get(frame, "amount")
+    unit_price = _get(frame, "unit_price")
+    if amount is None and unit_price is not None:
+        qty = quantity.fill_null(1) if quantity is not None else pl.Series([1] * n, dtype=pl.Int64)
+        amount = pl.select(
+            (unit_price.cast(pl.Decimal(18, 2)) * qty.cast(pl.Decimal(18, 0)))
+            .cast(pl.String)
+            .str.replace(r"\.00$", "")
+            .str.replace(r"(\.\d)0$", "$1")
+        ).to_series()
+    customer = _get(frame, "customer_external_id")
+    purchased_at = _get(frame, "purchased_at")
+    order_id = _get(frame, "order_id")
+    product_code = _get(frame, "product_code")
+    product_name = _get(frame, "product_name")
+    # Lines without an order number get a natural key; the merge adds an occurrence number
+    # so two identical lines in one file stay two purchases.
+    natural_key = pl.select(
+        pl.concat_str(
+            [
+                pl.lit("nk:"),
+                pl.lit(customer).fill_null(""),
+                pl.lit("|"),
+                pl.lit(purchased_at).fill_null(""),
+                pl.lit("|"),
+                pl.lit(product_code if product_code is not None else null).fill_null(""),
+                pl.lit("|"),
+                pl.lit(product_name if product_name is not None else null)
+                .fill_null("")
+                .str.slice(0, 60),
+                pl.lit("|"),
+                pl.lit(quantity.cast(pl.String) if quantity is not None else null).fill_null(""),
+                pl.lit("|"),
+                pl.lit(amount if amount is not None else null).fill_null(""),
+            ]
+        )
+    ).to_series()
+    base_key = natural_key if order_id is None else order_id.fill_null(natural_key)
+    records = pl.DataFrame(
+        {
+            "row_no": frame[ROW],
+            "customer_external_id": customer if customer is not None else null,
+            "order_id": order_id if order_id is not None else null,
+            "line_id": _get(frame, "line_id") if "line_id" in frame.columns else null,
+            "base_key": base_key,
+            "purchased_at": purchased_at if purchased_at is not None else null,
+            "amount": amount if amount is not None else null,
+            "currency": _get(frame, "currency") if "currency" in frame.columns else null,
+            "quantity": quantity.cast(pl.String) if quantity is not None else null,
+            "product_code": product_code if product_code is not None else null,
+            "product_name": product_name if product_name is not None else null,
+            "category": _get(frame, "category") if "category" in frame.columns else null,
+            "attributes": _attributes(frame, attribute_frame, attribute_columns, extra),
+        }
+    )
+    problems = [
+        _row_error(frame, records["customer_external_id"].is_null(), "missing_customer_id"),
+        _row_error(frame, records["purchased_at"].is_null(), "missing_purchased_at"),
+        _row_error(frame, records["amount"].is_null(), "missing_amount"),
+    ]
+    return records, pl.concat(problems)
+
+
+def error_message(code: str) -> str:
+    message = normalize.ERROR_MESSAGES.get(code) or ROW_ERROR_MESSAGES.get(code)
+    return str(message) if message else gettext("Invalid value (%(code)s)") % {"code": code}
+
+
+def preview_rows(records: pl.DataFrame, limit: int = 20) -> list[dict]:
+    rows = records.head(limit).to_dicts()
+    for row in rows:
+        for key in ("tags", "attributes"):
+            if row.get(key):
+                row[key] = json.loads(row[key])
+    return rows

@@ -1,0 +1,22 @@
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from customers.services.imports import import_job_run, import_resume_stalled
+
+
+@shared_task(name="customers.tasks.import_job_run", acks_late=True)
+def import_job_run_task(job_id: int) -> str:
+    """Run one import job. Safe to deliver twice: only one worker can claim the job."""
+    # A message redelivered after its worker died may take over the job once it has gone quiet.
+    stalled_before = timezone.now() - timedelta(seconds=settings.IMPORT_STALL_SECONDS)
+    job = import_job_run(job_id=job_id, stalled_before=stalled_before)
+    return job.state if job else "not-claimed"
+
+
+@shared_task(name="customers.tasks.import_resume_stalled")
+def import_resume_stalled_task() -> list[int]:
+    """Beat: restart imports whose worker died (no progress for IMPORT_STALL_SECONDS)."""
+    return import_resume_stalled()

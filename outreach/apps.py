@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class OutreachConfig(AppConfig):
+    name = "outreach"
+    verbose_name = _("Outreach")
+
+    def ready(self) -> None:
+        from outreach.services import roles_ensure_after_migrate
+
+        post_migrate.connect(roles_ensure_after_migrate, dispatch_uid="outreach.roles")

@@ -1,0 +1,172 @@
+"""Imports through real processes on PostgreSQL: a Celery worker on Redis, and a worker killed mid-run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+
+from config.celery_app import app as celery_app
+from customers.models import Customer, ImportJob
+from customers.services.imports import (
+    import_job_configure,
+    import_job_create,
+    import_job_start,
+    import_resume_stalled,
+)
+from tests.customers.helpers import assert_reconciles
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+
+
+def _subprocess_env(**extra) -> dict:
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        DJANGO_MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        **extra,
+    )
+    return env
+
+
+def _customers_csv(rows: int) -> bytes:
+    lines = ["顧客ID,氏名,携帯電話,メールアドレス"]
+    lines += [f"C{i:06d},顧客 {i},090{i:08d},c{i}@example.jp" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _wait(predicate, timeout: float, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out")
+
+
+def _broker_reachable() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(BROKER, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the worker process must see the test database")
+    if not _broker_reachable():
+        pytest.skip(f"no Redis broker at {BROKER}")
+    import redis
+
+    redis.Redis.from_url(BROKER).flushdb()
+    previous = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
+    celery_app.conf.broker_url = BROKER
+    celery_app.conf.task_always_eager = False
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=_subprocess_env(CELERY_BROKER_URL=BROKER),
+    )
+    try:
+        yield worker
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        celery_app.conf.broker_url, celery_app.conf.task_always_eager = previous
+        # Forget the pooled connection to the test broker.
+        celery_app.pool.force_close_all()
+
+
+@pytest.mark.celery_worker
+@pytest.mark.postgres_only
+def test_an_import_runs_on_a_real_celery_worker_through_redis(celery_worker_process):
+    job = import_job_create(
+        kind="customers", file=SimpleUploadedFile("w.csv", _customers_csv(300)), created_by=None
+    )
+    import_job_start(job=job)
+
+    _wait(
+        lambda: ImportJob.objects.get(pk=job.pk).state in ("succeeded", "failed"),
+        timeout=90,
+        interval=0.2,
+    )
+
+    job.refresh_from_db()
+    assert_reconciles(job)
+    assert job.created_count == 300
+    assert Customer.objects.count() == 300
+
+
+@pytest.mark.postgres_only
+def test_a_worker_killed_mid_import_leaves_a_job_that_resumes_without_duplicates(transactional_db):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the killed process must share the test database")
+    rows = 40_000
+    job = import_job_create(
+        kind="customers", file=SimpleUploadedFile("k.csv", _customers_csv(rows)), created_by=None
+    )
+    job = import_job_configure(job=job, mapping=job.mapping, match_by=["external_id", "phone"])
+    ImportJob.objects.filter(pk=job.pk).update(state="queued")
+
+    runner = subprocess.Popen(
+        [sys.executable, "manage.py", "import_run", str(job.pk)],
+        cwd=ROOT,
+        env=_subprocess_env(IMPORT_BATCH_ROWS="500"),
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        _wait(
+            lambda: ImportJob.objects.get(pk=job.pk).rows_processed >= 1000,
+            timeout=60,
+            interval=0.01,
+        )
+    finally:
+        runner.send_signal(signal.SIGKILL)
+        runner.wait()
+
+    killed = ImportJob.objects.get(pk=job.pk)
+    assert killed.state == "running"  # nobody was left to say otherwise
+    assert 0 < killed.rows_processed < rows
+    assert Customer.objects.count() == 0  # the merge never committed
+
+    assert import_resume_stalled(stall_seconds=0) == [job.pk]
+
+    resumed = ImportJob.objects.get(pk=job.pk)
+    assert_reconciles(resumed)
+    assert resumed.attempts == 2
+    assert resumed.created_count == rows
+    assert Customer.objects.count() == rows
+
+    # Running the same job yet again duplicates nothing either.
+    import_job_start(job=resumed)
+    again = ImportJob.objects.get(pk=job.pk)
+    assert (again.created_count, again.unchanged_count) == (0, rows)
+    assert Customer.objects.count() == rows
