@@ -73,29 +73,34 @@ def lock_source(source: str) -> None:
         _execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"import-merge:{source}"])
 
 
-def _fold_tables(stage: StageTable, fields: tuple[str, ...], d: Dialect) -> tuple[str, str, str]:
+def _duplicates(stage: StageTable) -> tuple[str, str]:
+    """Tables of the group keys that occur more than once, and of those keys' rows (few)."""
+    resolved, dups, dup_rows = stage.derived("r"), stage.derived("d"), stage.derived("dr")
+    _execute(
+        f"CREATE TABLE {dups} AS SELECT gkey FROM {resolved} GROUP BY gkey HAVING COUNT(*) > 1"
+    )
+    _execute(
+        f"CREATE TABLE {dup_rows} AS SELECT r.* FROM {resolved} r JOIN {dups} x ON x.gkey = r.gkey"
+    )
+    _execute(f"CREATE INDEX {stage.derived('dr_gkey')} ON {dup_rows} (gkey, row_no)")
+    return dups, dup_rows
+
+
+def _fold_tables(stage: StageTable, fields: tuple[str, ...], d: Dialect) -> tuple[str, str]:
     """Build the duplicate-key table and the folded table (one row per group key).
 
     Expects ``<stage>_r`` to exist with the stage columns plus ``target_id`` and ``gkey``.
     """
-    resolved, dups, folded = stage.derived("r"), stage.derived("d"), stage.derived("f")
-    _execute(
-        f"CREATE TABLE {dups} AS SELECT gkey FROM {resolved} GROUP BY gkey HAVING COUNT(*) > 1"
-    )
-    if d.pg:
-        _execute(
-            f"CREATE INDEX ON {resolved} (gkey, row_no) WHERE gkey IN (SELECT gkey FROM {dups})"
-        )
-    else:
-        _execute(f"CREATE INDEX {stage.derived('r_gkey')} ON {resolved} (gkey, row_no)")
+    resolved, folded = stage.derived("r"), stage.derived("f")
+    dups, dup_rows = _duplicates(stage)
     singles = ", ".join(f"r.{quote(f)}" for f in fields)
     last_value = ", ".join(
-        f"(SELECT r.{quote(f)} FROM {resolved} r WHERE r.gkey = g.gkey AND r.{quote(f)} IS NOT NULL "
+        f"(SELECT r.{quote(f)} FROM {dup_rows} r WHERE r.gkey = g.gkey AND r.{quote(f)} IS NOT NULL "
         f"ORDER BY r.row_no DESC LIMIT 1) AS {quote(f)}"
         for f in fields
         if f != "attributes"
     )
-    attributes = d.json_object_fold(resolved, "g.gkey") + " AS attributes"
+    attributes = d.json_object_fold(dup_rows, "g.gkey") + " AS attributes"
     _execute(
         f"""
         CREATE TABLE {folded} AS
@@ -104,17 +109,17 @@ def _fold_tables(stage: StageTable, fields: tuple[str, ...], d: Dialect) -> tupl
         WHERE NOT EXISTS (SELECT 1 FROM {dups} x WHERE x.gkey = r.gkey)
         UNION ALL
         SELECT g.gkey,
-               (SELECT MAX(r.target_id) FROM {resolved} r WHERE r.gkey = g.gkey),
-               (SELECT MIN(r.row_no) FROM {resolved} r WHERE r.gkey = g.gkey),
+               (SELECT MAX(r.target_id) FROM {dup_rows} r WHERE r.gkey = g.gkey),
+               (SELECT MIN(r.row_no) FROM {dup_rows} r WHERE r.gkey = g.gkey),
                {last_value}, {attributes}
         FROM {dups} g
         """
     )
-    return resolved, dups, folded
+    return dup_rows, folded
 
 
 def _later_rows_counts(
-    resolved: str, dups: str, folded: str, fields: tuple[str, ...], d: Dialect
+    dup_rows: str, folded: str, fields: tuple[str, ...], d: Dialect
 ) -> tuple[int, int]:
     """(later rows of repeated groups, those of them counted as updated)."""
     lag = ", ".join(f"LAG({quote(f)}) OVER w AS {quote('p_' + f)}" for f in fields)
@@ -125,7 +130,7 @@ def _later_rows_counts(
                                       THEN 1 ELSE 0 END), 0)
         FROM (
             SELECT r.*, ROW_NUMBER() OVER w AS pos, {lag}
-            FROM {resolved} r WHERE r.gkey IN (SELECT gkey FROM {dups})
+            FROM {dup_rows} r
             WINDOW w AS (PARTITION BY r.gkey ORDER BY r.row_no)
         ) x JOIN {folded} f ON f.gkey = x.gkey
         WHERE x.pos > 1
@@ -204,7 +209,7 @@ def merge_customers(
         """,
         [*params, source],
     )
-    resolved, dups, folded_raw = _fold_tables(stage, fields, d)
+    dup_rows, folded_raw = _fold_tables(stage, fields, d)
 
     # Does applying the folded record change the stored customer?
     changes = " OR ".join(
@@ -228,7 +233,7 @@ def merge_customers(
         """
     )
     created, updated, unchanged = _first_rows_counts(folded)
-    later, later_updated = _later_rows_counts(resolved, dups, folded, fields, d)
+    later, later_updated = _later_rows_counts(dup_rows, folded, fields, d)
     counts = MergeCounts(
         created=created,
         updated=updated + later_updated,
@@ -331,24 +336,15 @@ def merge_purchases(stage: StageTable, *, job_id: int, source: str, write: bool)
         _execute(f"DELETE FROM {resolved} WHERE customer_id IS NULL")
 
     # Rows of one line key collapse to the last row (a purchase line is one record, not a fold).
-    dups = stage.derived("d")
+    dups, dup_rows = _duplicates(stage)
     folded = stage.derived("fw")
-    _execute(
-        f"CREATE TABLE {dups} AS SELECT gkey FROM {resolved} GROUP BY gkey HAVING COUNT(*) > 1"
-    )
+    values = _purchase_values(d)
     stored_differs = " OR ".join(
-        [
-            *(
-                d.distinct(f"l.{quote(c)}", f"p.{quote(c)}")
-                for c in ("customer_id", "currency", "product_code", "product_name", "category")
-            ),
-            d.distinct("COALESCE(l.order_id, '')", "p.order_id"),
-            d.distinct(d.cast("l.purchased_at", "timestamptz"), "p.purchased_at"),
-            d.distinct(d.cast("l.amount", "numeric"), "p.amount"),
-            d.distinct(d.cast("l.quantity", "integer"), "p.quantity"),
-            f"NOT {d.json_equal('p.attributes', 'l.attributes')}",
-        ]
+        d.distinct(expression, f"p.{quote(column)}")
+        for column, expression in values.items()
+        if column != "attributes"
     )
+    stored_differs += f" OR NOT {d.json_equal('p.attributes', 'l.attributes')}"
     _execute(
         f"""
         CREATE TABLE {folded} AS
@@ -358,9 +354,9 @@ def merge_purchases(stage: StageTable, *, job_id: int, source: str, write: bool)
             SELECT r.*, r.row_no AS first_row FROM {resolved} r
             WHERE NOT EXISTS (SELECT 1 FROM {dups} x WHERE x.gkey = r.gkey)
             UNION ALL
-            SELECT r.*, g.first_row FROM {resolved} r JOIN (
-                SELECT gkey, MIN(row_no) AS first_row, MAX(row_no) AS last_row FROM {resolved}
-                WHERE gkey IN (SELECT gkey FROM {dups}) GROUP BY gkey
+            SELECT r.*, g.first_row FROM {dup_rows} r JOIN (
+                SELECT gkey, MIN(row_no) AS first_row, MAX(row_no) AS last_row FROM {dup_rows}
+                GROUP BY gkey
             ) g ON g.gkey = r.gkey AND r.row_no = g.last_row
         ) l
         LEFT JOIN {purchases} p ON p.source = %s AND p.line_key = l.gkey
@@ -380,7 +376,7 @@ def merge_purchases(stage: StageTable, *, job_id: int, source: str, write: bool)
         "category",
         "attributes",
     )
-    later, later_updated = _later_rows_counts(resolved, dups, folded, compare, d)
+    later, later_updated = _later_rows_counts(dup_rows, folded, compare, d)
     counts = MergeCounts(
         created=created,
         updated=updated + later_updated,
@@ -390,30 +386,34 @@ def merge_purchases(stage: StageTable, *, job_id: int, source: str, write: bool)
     )
     if not write:
         return counts
-    now = timezone.now()
-    _execute(
-        f"""
-        UPDATE {purchases} SET customer_id = l.customer_id, order_id = COALESCE(l.order_id, ''),
-            purchased_at = {d.cast("l.purchased_at", "timestamptz")},
-            amount = {d.cast("l.amount", "numeric")}, currency = COALESCE(l.currency, 'JPY'),
-            quantity = COALESCE({d.cast("l.quantity", "integer")}, 1),
-            product_code = COALESCE(l.product_code, ''), product_name = COALESCE(l.product_name, ''),
-            category = COALESCE(l.category, ''),
-            attributes = COALESCE({d.cast("l.attributes", "jsonb")}, {d.cast("'{}'", "jsonb")})
-        FROM {folded} l WHERE {purchases}.id = l.target_id AND l.writes = 1
-        """
+    assignments = ", ".join(
+        f"{quote(column)} = {expression}" for column, expression in values.items()
     )
     _execute(
-        f"""
-        INSERT INTO {purchases} (customer_id, source, line_key, order_id, purchased_at, amount,
-            currency, quantity, product_code, product_name, category, attributes, created_at)
-        SELECT l.customer_id, %s, l.gkey, COALESCE(l.order_id, ''),
-            {d.cast("l.purchased_at", "timestamptz")}, {d.cast("l.amount", "numeric")},
-            COALESCE(l.currency, 'JPY'), COALESCE({d.cast("l.quantity", "integer")}, 1),
-            COALESCE(l.product_code, ''), COALESCE(l.product_name, ''), COALESCE(l.category, ''),
-            COALESCE({d.cast("l.attributes", "jsonb")}, {d.cast("'{}'", "jsonb")}), %s
-        FROM {folded} l WHERE l.target_id IS NULL
-        """,
-        [source, now],
+        f"UPDATE {purchases} SET {assignments} FROM {folded} l "
+        f"WHERE {purchases}.id = l.target_id AND l.writes = 1"
+    )
+    columns = ", ".join(quote(c) for c in ("source", "line_key", "created_at", *values))
+    _execute(
+        f"INSERT INTO {purchases} ({columns}) "
+        f"SELECT %s, l.gkey, %s, {', '.join(values.values())} FROM {folded} l WHERE l.target_id IS NULL",
+        [source, timezone.now()],
     )
     return counts
+
+
+def _purchase_values(d: Dialect) -> dict[str, str]:
+    """Stored value of each purchase column from a folded staging row ``l`` (one place for the
+    defaults, so comparing, updating and inserting agree)."""
+    return {
+        "customer_id": "l.customer_id",
+        "order_id": "COALESCE(l.order_id, '')",
+        "purchased_at": d.cast("l.purchased_at", "timestamptz"),
+        "amount": d.cast("l.amount", "numeric"),
+        "currency": "COALESCE(l.currency, 'JPY')",
+        "quantity": f"COALESCE({d.cast('l.quantity', 'integer')}, 1)",
+        "product_code": "COALESCE(l.product_code, '')",
+        "product_name": "COALESCE(l.product_name, '')",
+        "category": "COALESCE(l.category, '')",
+        "attributes": f"COALESCE({d.cast('l.attributes', 'jsonb')}, {d.cast(chr(39) + '{}' + chr(39), 'jsonb')})",
+    }

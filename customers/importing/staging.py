@@ -111,7 +111,7 @@ class StageTable:
 
     def drop(self) -> None:
         with connection.cursor() as cursor:
-            for suffix in ("", "_r", "_d", "_f"):
+            for suffix in ("", "_r", "_d", "_dr", "_f", "_fw"):
                 cursor.execute(f"DROP TABLE IF EXISTS {quote(self.name + suffix)}")
 
     def append(self, records: pl.DataFrame) -> None:

@@ -149,7 +149,7 @@ def test_upload_page_runs_a_dry_run_and_then_the_import(supervisor_client):
 
     page = supervisor_client.get(response["Location"])
     assert page.status_code == 200
-    form_data = {f"col_{i}": v for i, v in enumerate(job.mapping.values())}
+    form_data = {f"col_{i}": job.mapping[header] for i, header in enumerate(job.headers)}
     form_data.update({"source": "shop", "match_by": ["external_id"], "action": "dry_run"})
     with TestCase.captureOnCommitCallbacks(execute=True):
         supervisor_client.post(reverse("customers:import-detail", args=[job.pk]), form_data)
