@@ -11,7 +11,7 @@ import io
 from collections.abc import Sequence
 
 import polars as pl
-from django.db import connection
+from django.db import connection, transaction
 
 from customers.importing.records import ERROR_COLUMNS, STAGE_COLUMNS, error_message
 from customers.models import ImportRowError
@@ -128,8 +128,9 @@ class StageTable:
 
 
 def copy_rows(frame: pl.DataFrame, copy_sql: str, insert_sql: str) -> None:
-    """Append a frame to a table: COPY on PostgreSQL, executemany elsewhere."""
-    with connection.cursor() as cursor:
+    """Append a frame to a table: COPY on PostgreSQL, executemany elsewhere (in one transaction,
+    or SQLite would sync the disk once per row)."""
+    with transaction.atomic(), connection.cursor() as cursor:
         if is_postgres():
             buffer = io.BytesIO()
             frame.write_csv(buffer, include_header=False, null_value="")

@@ -40,7 +40,7 @@ def _subprocess_env(**extra) -> dict:
 
 def _customers_csv(rows: int) -> bytes:
     lines = ["顧客ID,氏名,携帯電話,メールアドレス"]
-    lines += [f"C{i:06d},顧客 {i},090{i:08d},c{i}@example.jp" for i in range(rows)]
+    lines += [f"C{i:06d},顧客 {i},090{10_000_000 + i},c{i}@example.jp" for i in range(rows)]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -101,8 +101,6 @@ def celery_worker_process(transactional_db):
         except subprocess.TimeoutExpired:
             worker.kill()
         celery_app.conf.broker_url, celery_app.conf.task_always_eager = previous
-        # Forget the pooled connection to the test broker.
-        celery_app.pool.force_close_all()
 
 
 @pytest.mark.celery_worker
