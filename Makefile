@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev migrate demo serve lint format check-deploy bench messages worker beat clean
+.PHONY: run test browser-deps install install-dev migrate demo serve lint format check-deploy bench messages worker beat clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,6 @@ install-dev: $(VENV)/.installed-dev
 run: install migrate demo serve
 
 migrate: install
-	$(PY) manage.py compilemessages --ignore=.venv -v 0
 	$(PY) manage.py migrate --noinput
 
 demo: install
@@ -36,12 +35,16 @@ demo: install
 serve: install
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
-## test: install the dev requirements (and Chromium for browser tests when root), run the whole suite
-test: install-dev
-	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = "0" ]; then \
-		(apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) || echo "chromium not installed: browser tests will be skipped"; fi
-	$(PY) manage.py compilemessages --ignore=.venv -v 0
+## test: install the dev requirements (and Chromium for the browser tests when root), run the whole suite
+test: install-dev browser-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Debian's Chromium and a Japanese font for the Playwright tests (Playwright's own download is not used).
+browser-deps:
+	@if [ "$$(id -u)" = "0" ] && { [ ! -x /usr/bin/chromium ] || ! dpkg -s fonts-noto-cjk >/dev/null 2>&1; }; then \
+		apt-get install -y -qq chromium fonts-noto-cjk >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; } || \
+		echo "Chromium could not be installed: browser tests will be skipped"; fi
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from config.decorators import supervisor_required
@@ -74,19 +75,30 @@ def import_detail(request, job_id: int):
         {
             "job": job,
             "form": form,
-            "template_form": ImportTemplateForm(),
+            "template_form": ImportTemplateForm(use_required_attribute=False),
             "errors": errors,
             "preview_columns": _preview_columns(job),
         },
     )
 
 
+PREVIEW_LABELS = {"attributes": _lazy("Attributes"), "base_key": None}
+
+
 def _preview_columns(job: ImportJob) -> list[tuple[str, str]]:
+    """Columns of the preview that hold a value in at least one row, with readable labels."""
     if not job.preview:
         return []
     specs = fields_for(job.kind)
-    keys = [k for k in job.preview[0] if k != "row_no"]
-    return [(k, str(specs[k].label) if k in specs else k) for k in keys]
+    columns = []
+    for key in job.preview[0]:
+        if key == "row_no" or PREVIEW_LABELS.get(key, "") is None:
+            continue
+        if not any(row.get(key) not in (None, "", [], {}) for row in job.preview):
+            continue
+        label = specs[key].label if key in specs else PREVIEW_LABELS.get(key, key)
+        columns.append((key, str(label)))
+    return columns
 
 
 @supervisor_required

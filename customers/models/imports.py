@@ -24,7 +24,7 @@ ACTIVE_STATES = (ImportState.QUEUED, ImportState.RUNNING)
 
 
 class MatchField(models.TextChoices):
-    EXTERNAL_ID = "external_id", _("External id")
+    EXTERNAL_ID = "external_id", _("Customer id")
     PHONE = "phone", _("Phone number")
     EMAIL = "email", _("E-mail")
 

@@ -7,3 +7,15 @@ register = template.Library()
 def get_item(mapping, key):
     """``{{ row|get_item:key }}`` for dictionaries whose keys are not valid template names."""
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def cell(value):
+    """Show a preview value: lists joined, objects as ``key: value`` pairs."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return " / ".join(f"{k}: {v}" for k, v in value.items())
+    return value
