@@ -14,6 +14,9 @@ MEDIA_ROOT = Path(
     os.environ.get("DJANGO_MEDIA_ROOT") or tempfile.mkdtemp(prefix="retention-test-media-")
 )
 CELERY_TASK_ALWAYS_EAGER = True
+# Tests that start a real worker switch eagerness off; the broker is the test Redis from the start
+# so no connection pool is ever built for another broker.
+CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -26,7 +26,8 @@ Purchases
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from django.db import connection
 from django.utils import timezone
@@ -54,11 +55,26 @@ class MergeCounts:
     unchanged: int = 0
     duplicates: int = 0
     errors: int = 0  # rows the merge itself rejected (e.g. purchases of unknown customers)
+    steps: dict[str, float] = field(default_factory=dict)  # seconds per SQL step
 
 
-def _execute(sql: str, params: list | tuple | None = None) -> None:
+_steps: dict[str, float] = {}
+
+
+def _execute(sql: str, params: list | tuple | None = None, *, step: str = "other") -> None:
+    started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(sql, params or [])
+    _steps[step] = round(_steps.get(step, 0.0) + time.perf_counter() - started, 3)
+
+
+def _create(table: str, select: str, params: list | tuple | None = None, *, step: str) -> None:
+    """Materialise a working table. On PostgreSQL it is UNLOGGED (nothing to recover: a failed
+    run starts again from the file) and analysed, so the next joins are planned on real sizes."""
+    pg = is_postgres()
+    _execute(f"CREATE {'UNLOGGED ' if pg else ''}TABLE {table} AS {select}", params, step=step)
+    if pg:
+        _execute(f"ANALYZE {table}", step=step)
 
 
 def _fetchone(sql: str, params: list | tuple | None = None) -> tuple:
@@ -73,27 +89,37 @@ def lock_source(source: str) -> None:
         _execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"import-merge:{source}"])
 
 
-def _duplicates(stage: StageTable) -> tuple[str, str]:
+def _duplicates(stage: StageTable) -> tuple[str, str, int]:
     """Tables of the group keys that occur more than once, and of those keys' rows (few)."""
     resolved, dups, dup_rows = stage.derived("r"), stage.derived("d"), stage.derived("dr")
-    _execute(
-        f"CREATE TABLE {dups} AS SELECT gkey FROM {resolved} GROUP BY gkey HAVING COUNT(*) > 1"
+    _create(
+        dups, f"SELECT gkey FROM {resolved} GROUP BY gkey HAVING COUNT(*) > 1", step="duplicates"
+    )
+    _create(
+        dup_rows,
+        f"SELECT r.* FROM {resolved} r JOIN {dups} x ON x.gkey = r.gkey",
+        step="duplicates",
     )
     _execute(
-        f"CREATE TABLE {dup_rows} AS SELECT r.* FROM {resolved} r JOIN {dups} x ON x.gkey = r.gkey"
+        f"CREATE INDEX {stage.derived('dr_gkey')} ON {dup_rows} (gkey, row_no)", step="duplicates"
     )
-    _execute(f"CREATE INDEX {stage.derived('dr_gkey')} ON {dup_rows} (gkey, row_no)")
-    return dups, dup_rows
+    count = _fetchone(f"SELECT COUNT(*) FROM {dups}")[0]
+    return dups, dup_rows, int(count)
 
 
-def _fold_tables(stage: StageTable, fields: tuple[str, ...], d: Dialect) -> tuple[str, str]:
-    """Build the duplicate-key table and the folded table (one row per group key).
+def _folded_select(stage: StageTable, fields: tuple[str, ...], d: Dialect) -> tuple[str, str]:
+    """SELECT of one folded row per group key (and the table of repeated rows).
 
     Expects ``<stage>_r`` to exist with the stage columns plus ``target_id`` and ``gkey``.
     """
-    resolved, folded = stage.derived("r"), stage.derived("f")
-    dups, dup_rows = _duplicates(stage)
+    resolved = stage.derived("r")
+    dups, dup_rows, repeated = _duplicates(stage)
     singles = ", ".join(f"r.{quote(f)}" for f in fields)
+    if not repeated:
+        return (
+            f"SELECT r.gkey, r.target_id, r.row_no AS first_row, {singles} FROM {resolved} r",
+            dup_rows,
+        )
     last_value = ", ".join(
         f"(SELECT r.{quote(f)} FROM {dup_rows} r WHERE r.gkey = g.gkey AND r.{quote(f)} IS NOT NULL "
         f"ORDER BY r.row_no DESC LIMIT 1) AS {quote(f)}"
@@ -101,9 +127,7 @@ def _fold_tables(stage: StageTable, fields: tuple[str, ...], d: Dialect) -> tupl
         if f != "attributes"
     )
     attributes = d.json_object_fold(dup_rows, "g.gkey") + " AS attributes"
-    _execute(
-        f"""
-        CREATE TABLE {folded} AS
+    select = f"""
         SELECT r.gkey, r.target_id, r.row_no AS first_row, {singles}
         FROM {resolved} r
         WHERE NOT EXISTS (SELECT 1 FROM {dups} x WHERE x.gkey = r.gkey)
@@ -114,8 +138,7 @@ def _fold_tables(stage: StageTable, fields: tuple[str, ...], d: Dialect) -> tupl
                {last_value}, {attributes}
         FROM {dups} g
         """
-    )
-    return dup_rows, folded
+    return select, dup_rows
 
 
 def _later_rows_counts(
@@ -158,6 +181,7 @@ def merge_customers(
     stage: StageTable, *, source: str, match_by: list[str], default_country: str, write: bool
 ) -> MergeCounts:
     """Merge staged customer rows; with ``write=False`` only count what would happen."""
+    _steps.clear()
     d = Dialect()
     customers = quote(Customer._meta.db_table)
     fields = tuple(c for c in stage.columns if c != "row_no")
@@ -193,9 +217,9 @@ def merge_customers(
     )
     email_key = "WHEN t.email IS NOT NULL THEN 'e' || t.email " if match_email else ""
     resolved = stage.derived("r")
-    _execute(
+    _create(
+        resolved,
         f"""
-        CREATE TABLE {resolved} AS
         SELECT t.*,
                CASE WHEN t.target_id IS NOT NULL THEN 'c' || {d.text("t.target_id")}
                     WHEN t.external_id IS NOT NULL THEN 'x' || t.external_id
@@ -208,8 +232,9 @@ def merge_customers(
         ) t
         """,
         [*params, source],
+        step="resolve",
     )
-    dup_rows, folded_raw = _fold_tables(stage, fields, d)
+    folded_select, dup_rows = _folded_select(stage, fields, d)
 
     # Does applying the folded record change the stored customer?
     changes = " OR ".join(
@@ -224,13 +249,13 @@ def merge_customers(
         ]
     )
     folded = stage.derived("fw")
-    _execute(f"DROP TABLE IF EXISTS {folded}")
-    _execute(
+    _create(
+        folded,
         f"""
-        CREATE TABLE {folded} AS
         SELECT f.*, CASE WHEN c.id IS NOT NULL AND ({changes}) THEN 1 ELSE 0 END AS writes
-        FROM {folded_raw} f LEFT JOIN {customers} c ON c.id = f.target_id
-        """
+        FROM ({folded_select}) f LEFT JOIN {customers} c ON c.id = f.target_id
+        """,
+        step="fold",
     )
     created, updated, unchanged = _first_rows_counts(folded)
     later, later_updated = _later_rows_counts(dup_rows, folded, fields, d)
@@ -239,6 +264,7 @@ def merge_customers(
         updated=updated + later_updated,
         unchanged=unchanged + later - later_updated,
         duplicates=later,
+        steps=_steps,
     )
     if not write:
         return counts
@@ -265,6 +291,7 @@ def merge_customers(
         f"UPDATE {customers} SET {assignments} FROM {folded} f "
         f"WHERE {customers}.id = f.target_id AND f.writes = 1",
         [now],
+        step="update",
     )
     insert_columns = [
         "source",
@@ -292,6 +319,7 @@ def merge_customers(
         f"INSERT INTO {customers} ({', '.join(quote(c) for c in insert_columns)}) "
         f"SELECT {', '.join(values)} FROM {folded} f WHERE f.target_id IS NULL ORDER BY f.first_row",
         [source, default_country, now, now],
+        step="insert",
     )
     return counts
 
@@ -301,6 +329,7 @@ def merge_customers(
 
 def merge_purchases(stage: StageTable, *, job_id: int, source: str, write: bool) -> MergeCounts:
     """Merge staged purchase lines; rows of unknown customers become error rows of the job."""
+    _steps.clear()
     d = Dialect()
     customers = quote(Customer._meta.db_table)
     purchases = quote(Purchase._meta.db_table)
@@ -308,15 +337,20 @@ def merge_purchases(stage: StageTable, *, job_id: int, source: str, write: bool)
     lock_source(source)
 
     resolved = stage.derived("r")
-    occurrence = "ROW_NUMBER() OVER (PARTITION BY s.base_key ORDER BY s.row_no)"
-    line_key = (
-        "CASE WHEN s.order_id IS NOT NULL AND s.line_id IS NOT NULL "
-        "THEN s.order_id || '#' || s.line_id "
-        f"ELSE s.base_key || '#' || {d.text(occurrence)} END"
-    )
-    _execute(
+    line_key = "s.order_id || '#' || s.line_id"
+    needs_occurrence = _fetchone(
+        f"SELECT EXISTS (SELECT 1 FROM {stage.sql_name} WHERE order_id IS NULL OR line_id IS NULL)"
+    )[0]
+    if needs_occurrence:
+        # The occurrence number costs a sort of the whole file: only when some line needs it.
+        occurrence = "ROW_NUMBER() OVER (PARTITION BY s.base_key ORDER BY s.row_no)"
+        line_key = (
+            f"CASE WHEN s.order_id IS NOT NULL AND s.line_id IS NOT NULL THEN {line_key} "
+            f"ELSE s.base_key || '#' || {d.text(occurrence)} END"
+        )
+    _create(
+        resolved,
         f"""
-        CREATE TABLE {resolved} AS
         SELECT s.row_no, c.id AS customer_id, s.customer_external_id, s.order_id, {line_key} AS gkey,
                s.purchased_at, s.amount, s.currency, s.quantity, s.product_code, s.product_name,
                s.category, s.attributes
@@ -324,6 +358,7 @@ def merge_purchases(stage: StageTable, *, job_id: int, source: str, write: bool)
         LEFT JOIN {customers} c ON c.source = %s AND c.external_id = s.customer_external_id
         """,
         [source],
+        step="resolve",
     )
     unknown = _fetchone(f"SELECT COUNT(*) FROM {resolved} WHERE customer_id IS NULL")[0]
     if unknown:
@@ -332,11 +367,12 @@ def merge_purchases(stage: StageTable, *, job_id: int, source: str, write: bool)
             "SELECT %s, row_no, '', COALESCE(customer_external_id, ''), 'unknown_customer', %s "
             f"FROM {resolved} WHERE customer_id IS NULL",
             [job_id, error_message("unknown_customer")],
+            step="resolve",
         )
-        _execute(f"DELETE FROM {resolved} WHERE customer_id IS NULL")
+        _execute(f"DELETE FROM {resolved} WHERE customer_id IS NULL", step="resolve")
 
     # Rows of one line key collapse to the last row (a purchase line is one record, not a fold).
-    dups, dup_rows = _duplicates(stage)
+    dups, dup_rows, repeated = _duplicates(stage)
     folded = stage.derived("fw")
     values = _purchase_values(d)
     stored_differs = " OR ".join(
@@ -345,23 +381,26 @@ def merge_purchases(stage: StageTable, *, job_id: int, source: str, write: bool)
         if column != "attributes"
     )
     stored_differs += f" OR NOT {d.json_equal('p.attributes', 'l.attributes')}"
-    _execute(
-        f"""
-        CREATE TABLE {folded} AS
-        SELECT l.*, p.id AS target_id,
-               CASE WHEN p.id IS NOT NULL AND ({stored_differs}) THEN 1 ELSE 0 END AS writes
-        FROM (
-            SELECT r.*, r.row_no AS first_row FROM {resolved} r
-            WHERE NOT EXISTS (SELECT 1 FROM {dups} x WHERE x.gkey = r.gkey)
+    lines = f"SELECT r.*, r.row_no AS first_row FROM {resolved} r"
+    if repeated:
+        lines = f"""
+            {lines} WHERE NOT EXISTS (SELECT 1 FROM {dups} x WHERE x.gkey = r.gkey)
             UNION ALL
             SELECT r.*, g.first_row FROM {dup_rows} r JOIN (
                 SELECT gkey, MIN(row_no) AS first_row, MAX(row_no) AS last_row FROM {dup_rows}
                 GROUP BY gkey
             ) g ON g.gkey = r.gkey AND r.row_no = g.last_row
-        ) l
+        """
+    _create(
+        folded,
+        f"""
+        SELECT l.*, p.id AS target_id,
+               CASE WHEN p.id IS NOT NULL AND ({stored_differs}) THEN 1 ELSE 0 END AS writes
+        FROM ({lines}) l
         LEFT JOIN {purchases} p ON p.source = %s AND p.line_key = l.gkey
         """,
         [source],
+        step="fold",
     )
     created, updated, unchanged = _first_rows_counts(folded)
     compare = (
@@ -383,6 +422,7 @@ def merge_purchases(stage: StageTable, *, job_id: int, source: str, write: bool)
         unchanged=unchanged + later - later_updated,
         duplicates=later,
         errors=int(unknown),
+        steps=_steps,
     )
     if not write:
         return counts
@@ -391,13 +431,15 @@ def merge_purchases(stage: StageTable, *, job_id: int, source: str, write: bool)
     )
     _execute(
         f"UPDATE {purchases} SET {assignments} FROM {folded} l "
-        f"WHERE {purchases}.id = l.target_id AND l.writes = 1"
+        f"WHERE {purchases}.id = l.target_id AND l.writes = 1",
+        step="update",
     )
     columns = ", ".join(quote(c) for c in ("source", "line_key", "created_at", *values))
     _execute(
         f"INSERT INTO {purchases} ({columns}) "
         f"SELECT %s, l.gkey, %s, {', '.join(values.values())} FROM {folded} l WHERE l.target_id IS NULL",
         [source, timezone.now()],
+        step="insert",
     )
     return counts
 

@@ -103,6 +103,9 @@ def run_job(job: ImportJob) -> MergeCounts:
                 ImportRowError.objects.filter(job_id=job.pk).values("row_number").distinct().count()
             )
             timer.add("merge", t)
+            timer.seconds.update(
+                {f"merge.{name}": seconds for name, seconds in counts.steps.items()}
+            )
             timer.seconds["total"] = round(time.perf_counter() - started, 3)
             ImportJob.objects.filter(pk=job.pk).update(
                 state="succeeded",

@@ -23,7 +23,7 @@ from customers.services.imports import (
 from tests.customers.helpers import assert_reconciles
 
 ROOT = Path(__file__).resolve().parents[2]
-BROKER = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+BROKER = settings.CELERY_BROKER_URL
 
 
 def _subprocess_env(**extra) -> dict:
@@ -72,8 +72,7 @@ def celery_worker_process(transactional_db):
     import redis
 
     redis.Redis.from_url(BROKER).flushdb()
-    previous = (celery_app.conf.broker_url, celery_app.conf.task_always_eager)
-    celery_app.conf.broker_url = BROKER
+    assert celery_app.conf.broker_url == BROKER
     celery_app.conf.task_always_eager = False
     worker = subprocess.Popen(
         [
@@ -100,7 +99,7 @@ def celery_worker_process(transactional_db):
             worker.wait(timeout=20)
         except subprocess.TimeoutExpired:
             worker.kill()
-        celery_app.conf.broker_url, celery_app.conf.task_always_eager = previous
+        celery_app.conf.task_always_eager = True
 
 
 @pytest.mark.celery_worker
