@@ -1,0 +1,44 @@
+"""A bulk load builds the lookup indexes once instead of row by row, and leaves them as they were."""
+
+import pytest
+from django.db import connection
+
+from customers.importing import merge
+from customers.models import Customer
+from tests.customers.helpers import assert_reconciles, run_import
+
+
+def _index_definitions(table: str) -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [table])
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.postgres_only
+def test_a_bulk_load_rebuilds_exactly_the_same_indexes(postgres, monkeypatch):
+    monkeypatch.setattr(merge, "BULK_LOAD_MIN_ROWS", 2)
+    before = _index_definitions("customers_customer")
+    text = "顧客ID,氏名,携帯電話,メールアドレス\n" + "".join(
+        f"C{i},顧客{i},090{10_000_000 + i},c{i}@example.jp\n" for i in range(20)
+    )
+
+    job = run_import("customers", text)
+
+    assert_reconciles(job)
+    assert "merge.reindex" in job.timings
+    assert _index_definitions("customers_customer") == before
+    assert Customer.objects.filter(mobile_phone="+819010000005").count() == 1
+
+
+@pytest.mark.postgres_only
+def test_only_loads_that_at_least_double_the_table_count_as_bulk(postgres, monkeypatch):
+    monkeypatch.setattr(merge, "BULK_LOAD_MIN_ROWS", 2)
+    Customer.objects.bulk_create(Customer(external_id=f"E{i}", name="x") for i in range(10))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_customer")
+
+    assert merge._droppable_indexes("customers_customer", 5) == []
+    names = {name for name, _ in merge._droppable_indexes("customers_customer", 10)}
+    assert names == {"customer_phone_idx", "customer_mobile_idx", "customer_email_idx"}
+    monkeypatch.setattr(merge, "BULK_LOAD_MIN_ROWS", 50)
+    assert merge._droppable_indexes("customers_customer", 10) == []
