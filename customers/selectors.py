@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 
 from config.exports import csv_lines
 from customers.filters import CustomerFilter, ImportJobFilter, ImportRowErrorFilter, PurchaseFilter
@@ -25,13 +26,20 @@ def import_row_error_list(
 
 def import_row_errors_csv(*, job: ImportJob) -> Iterator[str]:
     """The job's rejected rows as CSV lines, safe to open in a spreadsheet."""
-    rows = (
+    errors = (
         ImportRowError.objects.filter(job=job)
         .order_by("row_number", "id")
-        .values_list("row_number", "column", "value", "code", "message")
         .iterator(chunk_size=5000)
     )
-    return csv_lines(["row", "column", "value", "code", "reason"], rows)
+    rows = ((e.row_number, e.column, e.value, e.code, e.reason) for e in errors)
+    header = [
+        gettext("Row"),
+        gettext("Column"),
+        gettext("Value"),
+        gettext("Code"),
+        gettext("Reason"),
+    ]
+    return csv_lines(header, rows)
 
 
 def import_template_list(*, kind: str | None = None) -> QuerySet[ImportTemplate]:

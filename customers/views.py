@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from config.decorators import supervisor_required
@@ -82,7 +82,7 @@ def import_detail(request, job_id: int):
     )
 
 
-PREVIEW_LABELS = {"attributes": _lazy("Attributes"), "base_key": None}
+PREVIEW_LABELS = {"attributes": gettext_lazy("Attributes"), "base_key": None}
 
 
 def _preview_columns(job: ImportJob) -> list[tuple[str, str]]:

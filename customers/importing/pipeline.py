@@ -17,7 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from customers.importing.merge import MergeCounts, merge_customers, merge_purchases
-from customers.importing.readers import ImportFileError, open_tabular
+from customers.importing.readers import open_tabular
 from customers.importing.records import normalize_batch, preview_rows
 from customers.importing.staging import StageTable, append_errors
 from customers.models import ImportJob, ImportKind, ImportRowError
@@ -54,11 +54,6 @@ def run_job(job: ImportJob) -> MergeCounts:
     t = time.perf_counter()
     rows_total = tabular.count_rows()
     timer.add("count", t)
-    if rows_total > settings.IMPORT_MAX_ROWS:
-        raise ImportFileError(
-            "too_many_rows",
-            f"The file has {rows_total:,} rows; the limit is {settings.IMPORT_MAX_ROWS:,}.",
-        )
     _progress(job.pk, rows_total=rows_total, phase="reading")
 
     stage.create()

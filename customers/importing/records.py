@@ -453,9 +453,13 @@ def _purchase_records(
     return records, pl.concat(problems)
 
 
-def error_message(code: str) -> str:
+def known_error_message(code: str) -> str | None:
     message = normalize.ERROR_MESSAGES.get(code) or ROW_ERROR_MESSAGES.get(code)
-    return str(message) if message else gettext("Invalid value (%(code)s)") % {"code": code}
+    return str(message) if message else None
+
+
+def error_message(code: str) -> str:
+    return known_error_message(code) or gettext("Invalid value (%(code)s)") % {"code": code}
 
 
 def preview_rows(records: pl.DataFrame, limit: int = 20) -> list[dict]:

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class ImportKind(models.TextChoices):
@@ -86,10 +87,10 @@ class ImportJob(models.Model):
     )
     rows_total = models.BigIntegerField(_("rows in file"), null=True, blank=True)
     rows_processed = models.BigIntegerField(_("rows processed"), default=0)
-    created_count = models.BigIntegerField(_("created"), default=0)
-    updated_count = models.BigIntegerField(_("updated"), default=0)
-    unchanged_count = models.BigIntegerField(_("unchanged"), default=0)
-    error_count = models.BigIntegerField(_("errors"), default=0)
+    created_count = models.BigIntegerField(pgettext_lazy("import count", "created"), default=0)
+    updated_count = models.BigIntegerField(pgettext_lazy("import count", "updated"), default=0)
+    unchanged_count = models.BigIntegerField(pgettext_lazy("import count", "unchanged"), default=0)
+    error_count = models.BigIntegerField(pgettext_lazy("import count", "errors"), default=0)
     preview = models.JSONField(_("preview"), default=list, blank=True)
     timings = models.JSONField(_("timings (seconds)"), default=dict, blank=True)
     failure = models.TextField(_("failure"), blank=True)
@@ -153,4 +154,11 @@ class ImportRowError(models.Model):
         indexes = [models.Index(fields=["job", "row_number"], name="import_error_job_row_idx")]
 
     def __str__(self) -> str:
-        return f"row {self.row_number}: {self.message}"
+        return f"row {self.row_number}: {self.reason}"
+
+    @property
+    def reason(self) -> str:
+        """The reason in the reader's language (the stored message is the worker's language)."""
+        from customers.importing.records import known_error_message
+
+        return known_error_message(self.code) or self.message

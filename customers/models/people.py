@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 DEFAULT_SOURCE = "default"
 
@@ -123,7 +124,7 @@ class Purchase(models.Model):
 
 class Channel(models.TextChoices):
     CALL = "call", _("Call")
-    EMAIL = "email", _("E-mail")
+    EMAIL = "email", pgettext_lazy("channel", "E-mail")
 
 
 class ConsentRecord(models.Model):

@@ -82,10 +82,22 @@ def test_api_refuses_a_malformed_file_with_a_clear_error(api_client, name, data,
         "/api/customers/imports/",
         {"kind": "customers", "file": _upload(name, data)},
         format="multipart",
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert response.status_code == 400
     assert phrase.lower() in str(response.data["file"]).lower()
     assert ImportJob.objects.count() == 0
+
+
+def test_the_refusal_speaks_japanese_by_default(api_client):
+    data = b"%PDF-1.7\n\0\0\0binary"
+    response = api_client.post(
+        "/api/customers/imports/",
+        {"kind": "customers", "file": _upload("a.csv", data)},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert "PDF ファイル" in str(response.data["file"])
 
 
 def test_a_saved_template_maps_the_next_upload(api_client):
