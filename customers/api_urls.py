@@ -1,6 +1,6 @@
 from django.urls import path
 
-from customers import apis
+from customers import apis, segment_apis
 
 urlpatterns = [
     path("", apis.CustomerListApi.as_view(), name="api-customer-list"),
@@ -17,5 +17,33 @@ urlpatterns = [
     ),
     path(
         "import-templates/", apis.ImportTemplateListCreateApi.as_view(), name="api-import-templates"
+    ),
+    path("segments/", segment_apis.SegmentListCreateApi.as_view(), name="api-segment-list"),
+    path(
+        "segments/preview/",
+        segment_apis.SegmentPreviewApi.as_view(),
+        name="api-segment-preview",
+    ),
+    path(
+        "segments/<int:segment_id>/",
+        segment_apis.SegmentDetailApi.as_view(),
+        name="api-segment-detail",
+    ),
+    path(
+        "segments/<int:segment_id>/members/",
+        segment_apis.SegmentMemberListApi.as_view(),
+        name="api-segment-members",
+    ),
+    path("<int:customer_id>/rfm/", segment_apis.CustomerRfmApi.as_view(), name="api-customer-rfm"),
+    path(
+        "segment-transitions/",
+        segment_apis.SegmentTransitionListApi.as_view(),
+        name="api-segment-transitions",
+    ),
+    path("segment-matrix/", segment_apis.SegmentMatrixApi.as_view(), name="api-segment-matrix"),
+    path(
+        "segmentation-runs/",
+        segment_apis.SegmentationRunListCreateApi.as_view(),
+        name="api-segmentation-runs",
     ),
 ]

@@ -20,3 +20,17 @@ def import_job_run_task(job_id: int) -> str:
 def import_resume_stalled_task() -> list[int]:
     """Beat: restart imports whose worker died (no progress for IMPORT_STALL_SECONDS)."""
     return import_resume_stalled()
+
+
+@shared_task(name="customers.tasks.segmentation_run")
+def segmentation_run_task(cause: str, customer_ids: list[int] | None = None) -> int:
+    """Re-score and re-segment (all customers, or the touched ones). Safe to run twice."""
+    from customers.services.segments import segmentation_run
+
+    return segmentation_run(cause=cause, customer_ids=customer_ids).pk
+
+
+@shared_task(name="customers.tasks.segmentation_nightly")
+def segmentation_nightly_task() -> int:
+    """Beat: time passes, customers drift towards dormant; re-segment everyone each night."""
+    return segmentation_run_task("nightly")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from customers import views
+from customers import segment_views, views
 
 app_name = "customers"
 
@@ -12,4 +12,11 @@ urlpatterns = [
     path("imports/<int:job_id>/progress/", views.import_progress, name="import-progress"),
     path("imports/<int:job_id>/start/", views.import_start, name="import-start"),
     path("imports/<int:job_id>/errors.csv", views.import_errors_csv, name="import-errors-csv"),
+    path("segments/", segment_views.segment_list, name="segment-list"),
+    path("segments/new/", segment_views.segment_create, name="segment-create"),
+    path("segments/matrix/", segment_views.segment_matrix, name="segment-matrix"),
+    path("segments/preview/", segment_views.segment_preview_partial, name="segment-preview"),
+    path("segments/resegment/", segment_views.segment_resegment, name="segment-resegment"),
+    path("segments/<int:segment_id>/", segment_views.segment_detail, name="segment-detail"),
+    path("<int:customer_id>/rfm/", segment_views.customer_rfm, name="customer-rfm"),
 ]

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -147,6 +148,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "resume-stalled-imports": {
         "task": "customers.tasks.import_resume_stalled",
         "schedule": 300.0,
+    },
+    "nightly-segmentation": {
+        "task": "customers.tasks.segmentation_nightly",
+        "schedule": crontab(hour=2, minute=0),  # in CELERY_TIMEZONE (Asia/Tokyo by default)
     },
 }
 

@@ -320,7 +320,7 @@ def merge_customers(
     if not write:
         return counts
 
-    now = timezone.now()
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     assignments = ", ".join(
         [
             *(
@@ -491,7 +491,7 @@ def merge_purchases(stage: StageTable, *, job_id: int, source: str, write: bool)
         _execute(
             f"INSERT INTO {purchases} ({columns}) "
             f"SELECT %s, l.gkey, %s, {', '.join(values.values())} FROM {folded} l WHERE l.target_id IS NULL",
-            [source, timezone.now()],
+            [source, connection.ops.adapt_datetimefield_value(timezone.now())],
             step="insert",
         )
     return counts

@@ -113,6 +113,13 @@ _INVISIBLE = r"[\x00-\x08\x0E-\x1F\x7F\x{200B}-\x{200D}\x{2060}\x{FEFF}]"
 # Stand-alone (spacing) voiced marks: NFKC would turn them into a space plus a combining mark;
 # as combining marks they compose with the preceding kana instead (カ゛ -> ガ).
 _SPACING_VOICED_MARKS = {"\u309b": "\u3099", "\u309c": "\u309a"}
+# Characters outside these ranges may change under NFKC. Inside them (ASCII, kanji, kana, common
+# Japanese punctuation and signs) every character is NFKC-stable and none combines with its
+# neighbour, so the many Japanese cells made of nothing else can skip NFKC, which is slow.
+_NFKC_UNSTABLE = (
+    r"[^\x00-\x7F\x{A5}\x{25B2}\x{25B3}\x{3001}-\x{3003}\x{3005}-\x{3007}\x{3012}"
+    r"\x{3041}-\x{3096}\x{309D}\x{309E}\x{30A1}-\x{30FE}\x{4E00}-\x{9FFF}]"
+)
 
 
 def _as_text(raw: pl.Series) -> pl.Series:
@@ -149,20 +156,22 @@ def _prepare(raw: pl.Series, *, nfkc: bool = True, keep_lines: bool = False) -> 
     ``keep_lines`` keeps line breaks (for lists written one item per line).
     """
 
+    def collapse(sub: pl.Series) -> pl.Series:
+        if not sub.str.contains(r"[^\S ]| {2}").any():
+            return sub
+        if keep_lines:
+            return sub.str.replace_all(r"[^\S\n]+", " ").str.replace_all(r" ?\n ?", "\n")
+        return sub.str.replace_all(r"\s+", " ")
+
     def clean(sub: pl.Series) -> pl.Series:
-        sub = _replace_if_any(sub, _INVISIBLE, "")
+        sub = collapse(_replace_if_any(sub, _INVISIBLE, ""))
         if nfkc:
             if sub.str.contains("[\u309b\u309c]").any():
                 sub = sub.str.replace_many(_SPACING_VOICED_MARKS)
-            # Cells here may be plain ASCII with odd spacing; NFKC cannot change those.
             sub = _apply_where(
-                sub, sub.str.contains(r"[^\x00-\x7F]"), lambda s: s.str.normalize("NFKC")
+                sub, sub.str.contains(_NFKC_UNSTABLE), lambda s: s.str.normalize("NFKC")
             )
-        if sub.str.contains(r"[^\S ]| {2}").any():
-            if keep_lines:
-                sub = sub.str.replace_all(r"[^\S\n]+", " ").str.replace_all(r" ?\n ?", "\n")
-            else:
-                sub = sub.str.replace_all(r"\s+", " ")
+            sub = collapse(sub)  # NFKC turns a few characters into spaces (e.g. ´ -> " ́")
         return sub.str.strip_chars()
 
     s = _as_text(raw)

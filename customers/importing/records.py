@@ -72,6 +72,7 @@ ROW_ERROR_MESSAGES = {
     "missing_purchased_at": _("The purchase date is empty."),
     "missing_amount": _("Neither amount nor unit price is given."),
     "unknown_customer": _("No customer with this id in this source; import the customer first."),
+    "amount_too_large": _("The amount has more than 12 digits before the decimal point."),
 }
 
 
@@ -126,7 +127,7 @@ def _normalize_column(
 
 
 def _normalize_country(raw: pl.Series) -> normalize.Normalized:
-    text = normalize.normalize_text(raw).values.str.to_uppercase()
+    text = normalize.normalize_name(raw).values.str.to_uppercase()
     text = text.replace(
         {"日本": "JP", "JAPAN": "JP", "JPN": "JP", "USA": "US", "UNITED STATES": "US"}
     )
@@ -139,7 +140,7 @@ def _normalize_country(raw: pl.Series) -> normalize.Normalized:
 
 def _normalize_currency(raw: pl.Series) -> normalize.Normalized:
     text = (
-        normalize.normalize_text(raw).values.str.to_uppercase().replace({"円": "JPY", "¥": "JPY"})
+        normalize.normalize_name(raw).values.str.to_uppercase().replace({"円": "JPY", "¥": "JPY"})
     )
     ok = text.is_null() | text.str.contains(r"^[A-Z]{3}$")
     return normalize.Normalized(
@@ -449,6 +450,17 @@ def _purchase_records(
         _row_error(frame, records["customer_external_id"].is_null(), "missing_customer_id"),
         _row_error(frame, records["purchased_at"].is_null(), "missing_purchased_at"),
         _row_error(frame, records["amount"].is_null(), "missing_amount"),
+        _row_error(
+            frame,
+            records["amount"]
+            .str.replace("-", "")
+            .str.split(".")
+            .list.first()
+            .str.len_chars()
+            .fill_null(0)
+            > 12,
+            "amount_too_large",
+        ),
     ]
     return records, pl.concat(problems)
 

@@ -15,12 +15,21 @@ from customers.models.people import (
     ProductRefusal,
     Purchase,
 )
+from customers.models.segments import (
+    CustomerRfm,
+    RfmMethod,
+    RfmSettings,
+    Segment,
+    SegmentationRun,
+    SegmentTransition,
+)
 
 __all__ = [
     "DEFAULT_SOURCE",
     "Channel",
     "ConsentRecord",
     "Customer",
+    "CustomerRfm",
     "DoNotContact",
     "Gender",
     "ImportJob",
@@ -30,4 +39,9 @@ __all__ = [
     "ImportTemplate",
     "ProductRefusal",
     "Purchase",
+    "RfmMethod",
+    "RfmSettings",
+    "Segment",
+    "SegmentTransition",
+    "SegmentationRun",
 ]

@@ -190,7 +190,21 @@ def import_job_run(*, job_id: int, stalled_before=None) -> ImportJob | None:
         _fail(job, _("The import stopped with an internal error: %(error)s") % {"error": error})
         raise
     job.refresh_from_db()
+    if (
+        job.state == ImportState.SUCCEEDED
+        and not job.dry_run
+        and (job.created_count or job.updated_count)
+    ):
+        _enqueue_segmentation()
     return job
+
+
+def _enqueue_segmentation() -> None:
+    """New customers or purchases change scores: re-segment once the import is committed."""
+    from customers.models import SegmentationRun
+    from customers.tasks import segmentation_run_task
+
+    transaction.on_commit(lambda: segmentation_run_task.delay(SegmentationRun.Cause.IMPORT))
 
 
 def _fail(job: ImportJob, reason: str) -> None:

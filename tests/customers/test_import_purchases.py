@@ -76,3 +76,12 @@ def test_amount_is_computed_from_unit_price_when_missing(customers):
     job = run_import("purchases", '顧客ID,購入日,単価,数量\nC001,2024/01/05,"1,200",3\n')
     assert_reconciles(job)
     assert Purchase.objects.get().amount == Decimal("3600")
+
+
+def test_an_amount_too_large_for_the_column_is_an_error_row(customers):
+    job = run_import(
+        "purchases", "顧客ID,購入日,金額\nC001,2024/01/05,1234567890123\nC001,2024/01/06,100\n"
+    )
+    assert_reconciles(job)
+    assert (job.created_count, job.error_count) == (1, 1)
+    assert ImportRowError.objects.get(job=job).code == "amount_too_large"

@@ -873,6 +873,14 @@ def test_text_without_max_length_is_never_too_long():
     assert one(normalize_text, "x" * 10_000) == ("x" * 10_000, None)
 
 
+def test_characters_that_skip_nfkc_are_all_nfkc_stable():
+    # Cells made only of these characters skip NFKC for speed; that must not change results.
+    chars = pl.Series([chr(c) for c in range(1, 0x10000) if not 0xD800 <= c <= 0xDFFF])
+    skipped = chars.filter(~chars.str.contains(normalize_module._NFKC_UNSTABLE))
+    assert len(skipped) > 20_000  # ASCII, kana, kanji, ...
+    assert (skipped.str.normalize("NFKC") == skipped).all()
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -883,6 +891,8 @@ def test_text_without_max_length_is_never_too_long():
         ("Yamada  Taro", "Yamada Taro"),
         ("㈱山田商事", "(株)山田商事"),
         ("やまだ", "やまだ"),  # hiragana stays hiragana in names
+        ("Rene\u0301e", "Renée"),  # decomposed accent composed
+        ("髙橋", "髙橋"),
     ],
 )
 def test_names_fold_widths(raw, expected):
@@ -908,6 +918,7 @@ def test_names_fold_widths(raw, expected):
         ("ｽﾐｽ ｼﾞｮﾝ", "スミス ジョン"),
         ("Smith ジョン", "Smith ジョン"),  # other scripts are kept
         ("ﾔﾏﾀﾞｰ", "ヤマダー"),
+        ("カ\u3099タカナ", "ガタカナ"),  # decomposed voiced mark
     ],
 )
 def test_kana_becomes_full_width_katakana(raw, expected):

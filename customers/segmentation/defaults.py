@@ -1,0 +1,113 @@
+"""The default segment rules (from the domain notes), seeded by a migration; supervisors edit them."""
+
+
+def _rf(r: list[int], f: list[int]) -> dict:
+    return {"all": [{"field": "r", "op": "in", "value": r}, {"field": "f", "op": "in", "value": f}]}
+
+
+DEFAULT_SEGMENTS: list[dict] = [
+    {
+        "key": "champions",
+        "name": "Champions",
+        "name_ja": "優良顧客",
+        "color": "#1a7f37",
+        "conditions": _rf([5], [4, 5]),
+        "description": "Bought recently and often: members-only offers, VIP care.",
+    },
+    {
+        "key": "loyal",
+        "name": "Loyal",
+        "name_ja": "ロイヤル顧客",
+        "color": "#2da44e",
+        "conditions": _rf([3, 4], [4, 5]),
+        "description": "Buy often; upsell and cross-sell.",
+    },
+    {
+        "key": "potential_loyalist",
+        "name": "Potential loyalist",
+        "name_ja": "優良候補",
+        "color": "#4ac26b",
+        "conditions": _rf([4, 5], [2, 3]),
+        "description": "Recent repeat buyers: repeat-buyer coupons.",
+    },
+    {
+        "key": "new",
+        "name": "New (one purchase)",
+        "name_ja": "新規（1回のみ）",
+        "color": "#0969da",
+        "conditions": _rf([5], [1]),
+        "description": "First purchase only, recently: onboarding and understanding offers.",
+    },
+    {
+        "key": "promising",
+        "name": "Promising",
+        "name_ja": "有望顧客",
+        "color": "#54aeff",
+        "conditions": _rf([4], [1]),
+        "description": "One recent purchase.",
+    },
+    {
+        "key": "need_attention",
+        "name": "Need attention",
+        "name_ja": "要注意",
+        "color": "#bf8700",
+        "conditions": _rf([3], [3]),
+        "description": "Average on both; slipping.",
+    },
+    {
+        "key": "about_to_sleep",
+        "name": "About to sleep",
+        "name_ja": "休眠予備軍",
+        "color": "#d4a72c",
+        "conditions": _rf([3], [1, 2]),
+        "description": "Few purchases, not recent.",
+    },
+    {
+        "key": "at_risk",
+        "name": "At risk",
+        "name_ja": "離反リスク",
+        "color": "#cf222e",
+        "conditions": _rf([1, 2], [3, 4]),
+        "description": "Bought often, long ago: reactivation calls.",
+    },
+    {
+        "key": "cant_lose",
+        "name": "Can't lose",
+        "name_ja": "失えない顧客",
+        "color": "#a40e26",
+        "conditions": _rf([1, 2], [5]),
+        "description": "Best customers who stopped buying: call them first.",
+    },
+    {
+        "key": "lost",
+        "name": "Lost",
+        "name_ja": "離反顧客",
+        "color": "#6e7781",
+        "conditions": {"all": [{"field": "recency_days", "op": "gte", "value": 730}]},
+        "description": "No purchase for two years or more.",
+    },
+    {
+        "key": "hibernating",
+        "name": "Hibernating",
+        "name_ja": "休眠顧客",
+        "color": "#8c959f",
+        "conditions": _rf([1, 2], [1, 2]),
+        "description": "Dormant: few purchases, long ago. Reactivation.",
+    },
+    {
+        "key": "no_purchase",
+        "name": "No purchase yet",
+        "name_ja": "未購入",
+        "color": "#afb8c1",
+        "conditions": {"all": [{"field": "purchase_count", "op": "eq", "value": 0}]},
+        "description": "Registered but never bought.",
+    },
+    {
+        "key": "other",
+        "name": "Other",
+        "name_ja": "その他",
+        "color": "#d0d7de",
+        "conditions": {},
+        "description": "Everyone no rule above took.",
+    },
+]

@@ -1,0 +1,160 @@
+"""Reads for segmentation: segments with counts and trend, members, history, migration matrix, explain."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
+
+from customers.importing.staging import quote
+from customers.models import Customer, CustomerRfm, Segment, SegmentationRun, SegmentTransition
+from customers.segmentation.conditions import describe_conditions, explain_conditions
+
+
+def segment_list(*, trend_runs: int = 8) -> list[dict]:
+    """Segments in rule order with their member count now and over the last full runs."""
+    counts = dict(CustomerRfm.objects.values_list("segment_id").annotate(n=Count("pk")).order_by())
+    runs = list(
+        SegmentationRun.objects.filter(parameters__full=True, finished_at__isnull=False).order_by(
+            "-finished_at"
+        )[:trend_runs]
+    )[::-1]
+    result = []
+    for segment in Segment.objects.order_by("position", "id"):
+        result.append(
+            {
+                "segment": segment,
+                "members": counts.get(segment.pk, 0),
+                "trend": [
+                    {
+                        "run": run.pk,
+                        "date": run.reference_date,
+                        "members": run.segment_counts.get(str(segment.pk), 0),
+                    }
+                    for run in runs
+                ],
+                "rule": describe_conditions(segment.conditions),
+            }
+        )
+    return result
+
+
+def segment_member_list(*, segment: Segment, filters: dict | None = None) -> QuerySet[CustomerRfm]:
+    filters = filters or {}
+    rows = (
+        CustomerRfm.objects.filter(segment=segment)
+        .select_related("customer")
+        .order_by("customer_id")
+    )
+    for score in ("r", "f", "m"):
+        value = filters.get(score)
+        if value not in (None, ""):
+            rows = rows.filter(**{score: int(value)})
+    if filters.get("prefecture"):
+        rows = rows.filter(customer__prefecture=filters["prefecture"])
+    query = (filters.get("q") or "").strip()
+    if query:
+        rows = rows.filter(
+            Q(customer__external_id=query)
+            | Q(customer__name__startswith=query)
+            | Q(customer__name_kana__startswith=query)
+        )
+    return rows
+
+
+def customer_transition_list(*, customer: Customer) -> QuerySet[SegmentTransition]:
+    return (
+        SegmentTransition.objects.filter(customer=customer)
+        .select_related("from_segment", "to_segment", "run")
+        .order_by("-created_at", "-id")
+    )
+
+
+def transition_list(*, filters: dict | None = None) -> QuerySet[SegmentTransition]:
+    filters = filters or {}
+    rows = SegmentTransition.objects.select_related("from_segment", "to_segment").order_by(
+        "-created_at", "-id"
+    )
+    for key in ("customer", "run", "from_segment", "to_segment"):
+        if filters.get(key):
+            rows = rows.filter(**{f"{key}_id": filters[key]})
+    return rows
+
+
+def migration_matrix(*, from_run: SegmentationRun, to_run: SegmentationRun) -> dict:
+    """How many customers were in segment X after ``from_run`` and in Y after ``to_run``.
+
+    A customer's segment after a run is the target of their latest transition up to that run.
+    """
+    transitions = quote(SegmentTransition._meta.db_table)
+    state = (
+        f"SELECT customer_id, to_segment_id AS segment_id FROM ("
+        f"SELECT customer_id, to_segment_id, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY run_id DESC) AS n "
+        f"FROM {transitions} WHERE run_id <= %s) x WHERE n = 1"
+    )
+    sql = (
+        f"SELECT a.segment_id, b.segment_id, COUNT(*) FROM ({state}) b "
+        f"LEFT JOIN ({state}) a ON a.customer_id = b.customer_id GROUP BY a.segment_id, b.segment_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [to_run.pk, from_run.pk])
+        cells = cursor.fetchall()
+    segments = {s.pk: s for s in Segment.objects.all()}
+    keys = sorted(
+        {k for row in cells for k in row[:2] if k is not None},
+        key=lambda k: (segments[k].position, k) if k in segments else (10**9, k),
+    )
+    matrix = {(a, b): n for a, b, n in cells}
+    return {
+        "from_run": from_run,
+        "to_run": to_run,
+        "segments": [segments.get(k) for k in keys],
+        "rows": [
+            {
+                "from": segments.get(a),
+                "cells": [matrix.get((a, b), 0) for b in keys],
+                "total": sum(matrix.get((a, b), 0) for b in keys),
+            }
+            for a in [None, *keys]
+            if any(matrix.get((a, b), 0) for b in keys)
+        ],
+        "moved": sum(n for (a, b), n in matrix.items() if a != b and a is not None),
+    }
+
+
+def customer_explain(*, customer: Customer) -> dict | None:
+    """Why the customer is in their segment: values, scores, the edges used, every rule tried."""
+    rfm = CustomerRfm.objects.select_related("segment", "run").filter(customer=customer).first()
+    if rfm is None:
+        return None
+    reference_date = rfm.reference_date
+    rules = []
+    winner = None
+    for segment in Segment.objects.filter(is_active=True).order_by("position", "id"):
+        checks = explain_conditions(segment.conditions, rfm, reference_date=reference_date)
+        matched = CustomerRfm.objects.filter(pk=rfm.pk).filter(_q(segment, reference_date)).exists()
+        rules.append(
+            {
+                "segment": segment,
+                "matched": matched,
+                "checks": checks,
+                "rule": describe_conditions(segment.conditions),
+            }
+        )
+        if matched:
+            winner = segment
+            break
+    return {
+        "rfm": rfm,
+        "edges": (rfm.run.parameters.get("edges") if rfm.run else None),
+        "method": (rfm.run.parameters.get("method") if rfm.run else None),
+        "lookback_days": (rfm.run.parameters.get("lookback_days") if rfm.run else None),
+        "rules": rules,
+        "winner": winner,
+        "stored_segment": rfm.segment,
+    }
+
+
+def _q(segment: Segment, reference_date):
+    from customers.segmentation.conditions import conditions_to_q
+
+    return conditions_to_q(segment.conditions, reference_date=reference_date)
