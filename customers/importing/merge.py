@@ -109,6 +109,8 @@ def _bulk_load(table: str, inserting: int) -> Iterator[None]:
         return
     started = time.perf_counter()
     with connection.cursor() as cursor:
+        # Deferred foreign-key checks of the inserted rows must run before an index can be built.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for _name, definition in indexes:
             cursor.execute(definition)

@@ -42,3 +42,22 @@ def test_only_loads_that_at_least_double_the_table_count_as_bulk(postgres, monke
     assert names == {"customer_phone_idx", "customer_mobile_idx", "customer_email_idx"}
     monkeypatch.setattr(merge, "BULK_LOAD_MIN_ROWS", 50)
     assert merge._droppable_indexes("customers_customer", 10) == []
+
+
+@pytest.mark.postgres_only
+def test_a_bulk_load_of_purchases_checks_foreign_keys_and_rebuilds_indexes(postgres, monkeypatch):
+    from customers.models import Purchase
+
+    run_import("customers", "顧客ID,氏名\nC1,a\nC2,b\n")
+    monkeypatch.setattr(merge, "BULK_LOAD_MIN_ROWS", 2)
+    before = _index_definitions("customers_purchase")
+    text = "注文番号,明細番号,顧客ID,購入日,金額\n" + "".join(
+        f"O{i},1,C{1 + i % 2},2024/01/05,{100 + i}\n" for i in range(10)
+    )
+
+    job = run_import("purchases", text)
+
+    assert_reconciles(job)
+    assert "merge.reindex" in job.timings
+    assert _index_definitions("customers_purchase") == before
+    assert Purchase.objects.count() == 10
