@@ -1,15 +1,21 @@
+from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import (
     ConsentRecord,
     Customer,
+    CustomerRfm,
     DoNotContact,
     ImportJob,
     ImportRowError,
     ImportTemplate,
     ProductRefusal,
     Purchase,
+    RfmSettings,
+    Segment,
+    SegmentationRun,
+    SegmentTransition,
 )
 
 
@@ -116,5 +122,96 @@ class ImportTemplateAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
 
 
+from customers.segmentation.conditions import describe_conditions, validate_conditions  # noqa: E402
+from customers.services.segments import resegment_after_rule_change  # noqa: E402
+
 admin.site.site_header = _("Retention outreach")
 admin.site.site_title = _("Retention outreach")
+
+
+class SegmentAdminForm(forms.ModelForm):
+    class Meta:
+        model = Segment
+        fields = ["key", "name", "name_ja", "description", "position", "conditions", "is_active", "color"]
+
+    def clean_conditions(self):
+        conditions = self.cleaned_data["conditions"] or {}
+        validate_conditions(conditions)  # specific messages for a wrong field, operator or value
+        return conditions
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    form = SegmentAdminForm
+    list_display = ("position", "name", "name_ja", "key", "is_active", "rule")
+    list_display_links = ("name",)
+    list_editable = ("position", "is_active")
+    ordering = ("position", "id")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        resegment_after_rule_change()
+
+    @admin.display(description=_("rule"))
+    def rule(self, segment):
+        return describe_conditions(segment.conditions)
+
+
+@admin.register(RfmSettings)
+class RfmSettingsAdmin(admin.ModelAdmin):
+    list_display = (
+        "method",
+        "lookback_days",
+        "recency_cutoffs",
+        "frequency_cutoffs",
+        "monetary_cutoffs",
+        "updated_at",
+    )
+
+    def has_add_permission(self, request):
+        return not RfmSettings.objects.exists()
+
+
+@admin.register(SegmentationRun)
+class SegmentationRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "cause",
+        "reference_date",
+        "method",
+        "customers_scored",
+        "customers_moved",
+        "started_at",
+        "finished_at",
+    )
+    list_filter = ("cause", "method")
+    readonly_fields = [f.name for f in SegmentationRun._meta.fields]
+
+
+@admin.register(CustomerRfm)
+class CustomerRfmAdmin(admin.ModelAdmin):
+    list_display = (
+        "customer",
+        "segment",
+        "r",
+        "f",
+        "m",
+        "recency_days",
+        "frequency",
+        "monetary",
+        "reference_date",
+    )
+    list_filter = ("segment", "r", "f", "m")
+    search_fields = ("=customer__external_id",)
+    raw_id_fields = ("customer", "run")
+    show_full_result_count = False
+    readonly_fields = [f.name for f in CustomerRfm._meta.fields]
+
+
+@admin.register(SegmentTransition)
+class SegmentTransitionAdmin(admin.ModelAdmin):
+    list_display = ("customer", "from_segment", "to_segment", "cause", "run", "created_at")
+    list_filter = ("cause", "to_segment", "from_segment")
+    search_fields = ("=customer__external_id",)
+    raw_id_fields = ("customer", "run")
+    show_full_result_count = False

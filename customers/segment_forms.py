@@ -101,10 +101,6 @@ class SegmentForm(forms.Form):
             '{"field": "f", "op": "gte", "value": 3}]}. Empty: everyone.'
         ),
     )
-    resegment = forms.BooleanField(
-        label=_("Re-segment everyone after saving"), required=False, initial=False
-    )
-
     MODEL_FIELDS = ("name", "name_ja", "key", "description", "position", "is_active", "color")
 
     def __init__(self, *args, segment: Segment | None = None, **kwargs):

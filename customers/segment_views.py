@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from config.decorators import supervisor_required
-from customers.models import Customer, Segment, SegmentationRun
+from customers.models import Customer, Segment
 from customers.segment_apis import (
     default_matrix_runs,
     explain_data,
@@ -85,13 +85,8 @@ def _save_segment(request, form: SegmentForm, segment: Segment | None):
     except ValidationError as error:
         form.add_save_error(error)
         return None
-    if form.cleaned_data.get("resegment"):
-        start_manual_run(SegmentationRun.Cause.RULE_CHANGE)
-        messages.success(request, _("Segment saved; re-segmentation with the new rules started."))
-    else:
-        messages.success(
-            request, _("Segment saved. The new rules apply from the next re-segmentation.")
-        )
+    # segment_save queues a re-segmentation with the new rules once the change is committed.
+    messages.success(request, _("Segment saved; customers are re-segmented with the new rules."))
     return saved
 
 

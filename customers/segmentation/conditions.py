@@ -20,8 +20,11 @@ Definitions the fields rely on:
   ``last_purchase_days_ago`` equals ``recency_days``. "N or more days ago" therefore means
   ``t < start of day (reference_date - (N - 1))`` and "N or fewer days ago" means
   ``t >= start of day (reference_date - N)``; e.g. ``last_purchase_days_ago gte 180`` is
-  ``last_purchase_at < 00:00 of reference_date - 179 days`` (local time). ``recency_days`` itself
+  ``last_purchase_at < 00:00 of reference_date - 179 days`` (local time). A timestamp after the
+  reference date is a negative number of days (so it satisfies ``lte``). ``recency_days`` itself
   is the stored value from the last scoring run, compared as a plain number.
+  ``category_bought`` counts purchases up to the end of the reference date; ``within_days: N``
+  keeps those at most N days ago (N = 0: on the reference date itself).
 * **Age** is whole years at the reference date, the birthday counting from its own day (born
   1990-05-10: 34 on 2025-05-09, 35 on 2025-05-10; born on 29 February: a year older on 1 March in
   common years). It is translated into ``birth_date`` ranges, so no SQL date arithmetic is needed.

@@ -177,4 +177,11 @@ def segment_save(*, segment: Segment | None = None, **fields) -> Segment:
         setattr(segment, name, value)
     segment.full_clean()
     segment.save()
+    resegment_after_rule_change()
     return segment
+
+
+def resegment_after_rule_change() -> None:
+    from customers.tasks import segmentation_run_task
+
+    transaction.on_commit(lambda: segmentation_run_task.delay(SegmentationRun.Cause.RULE_CHANGE))

@@ -7,6 +7,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.test import TestCase
 from django.utils import timezone
 from django.utils.html import escape
 
@@ -285,11 +286,15 @@ def test_saving_a_bad_rule_shows_the_specific_message_and_changes_nothing(
 
     segment = _segment("new")
     before = (segment.name, segment.conditions, segment.updated_at)
-    response = supervisor_client.post(
-        f"/customers/segments/{segment.pk}/",
-        _form(segment, json.dumps(bad), name="Renamed"),
-        **EN,
-    )
+    runs = SegmentationRun.objects.count()
+    with TestCase.captureOnCommitCallbacks(execute=True) as queued:
+        response = supervisor_client.post(
+            f"/customers/segments/{segment.pk}/",
+            _form(segment, json.dumps(bad), name="Renamed"),
+            **EN,
+        )
+    assert queued == []  # no re-segmentation either
+    assert SegmentationRun.objects.count() == runs
     assert response.status_code == 200
     html = response.content.decode()
     field = re.search(r'<div class="field has-error" id="field-conditions">.*?</div>', html, re.S)
@@ -317,45 +322,37 @@ def test_saving_a_good_rule_works_and_resegmentation_applies_it(supervisor_clien
         '{"all": [{"field": "r", "op": "eq", "value": 5}, {"field": "f", "op": "eq", "value": 1},'
         ' {"field": "recency_days", "op": "lte", "value": 15}]}'
     )
-    response = supervisor_client.post(f"/customers/segments/{segment.pk}/", _form(segment, rule))
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = supervisor_client.post(
+            f"/customers/segments/{segment.pk}/", _form(segment, rule)
+        )
     assert response.status_code == 302
     segment.refresh_from_db()
     assert segment.conditions["all"][2] == {"field": "recency_days", "op": "lte", "value": 15}
-    assert _segment_of(people["B2"]) == "new"  # not applied before a re-segmentation
-
-    supervisor_client.post("/customers/segments/resegment/")
-
+    # Saving queued a re-segmentation with the new rule (run in-process: Celery is eager).
+    run = SegmentationRun.objects.order_by("-id").first()
+    assert run.cause == "rule_change"
     assert _segment_of(people["B"]) == "new"
     assert _segment_of(people["B2"]) == "other"  # 20 days ago: no longer "new"
-
-
-def test_saving_with_resegment_ticked_applies_at_once(supervisor_client, scored):
-    people, _run = scored
-    segment = _segment("new")
-    rule = '{"all": [{"field": "recency_days", "op": "lte", "value": 15}]}'
-    supervisor_client.post(
-        f"/customers/segments/{segment.pk}/", _form(segment, rule, resegment="on")
-    )
-    assert _segment_of(people["B2"]) == "other"
-    assert SegmentationRun.objects.order_by("-id").first().cause == "rule_change"
+    assert SegmentTransition.objects.get(run=run).customer == people["B2"]
 
 
 def test_a_new_segment_can_be_added_from_the_page(supervisor_client, scored):
     people, _run = scored
     page = supervisor_client.get("/customers/segments/new/", **EN)
     assert page.status_code == 200 and 'id="segment-form"' in page.content.decode()
-    response = supervisor_client.post(
-        "/customers/segments/new/",
-        {
-            "name": "Osaka",
-            "name_ja": "大阪",
-            "position": "5",
-            "is_active": "on",
-            "color": "#123456",
-            "conditions": '{"all": [{"field": "prefecture", "op": "eq", "value": "大阪府"}]}',
-            "resegment": "on",
-        },
-    )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = supervisor_client.post(
+            "/customers/segments/new/",
+            {
+                "name": "Osaka",
+                "name_ja": "大阪",
+                "position": "5",
+                "is_active": "on",
+                "color": "#123456",
+                "conditions": '{"all": [{"field": "prefecture", "op": "eq", "value": "大阪府"}]}',
+            },
+        )
     assert response.status_code == 302
     segment = Segment.objects.get(name="Osaka")
     assert segment.key == "osaka"
