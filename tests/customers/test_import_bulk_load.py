@@ -9,9 +9,16 @@ from tests.customers.helpers import assert_reconciles, run_import
 
 
 def _index_definitions(table: str) -> dict[str, str]:
+    """Indexes and constraints of a table, as PostgreSQL describes them."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s", [table])
-        return dict(cursor.fetchall())
+        definitions = dict(cursor.fetchall())
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass",
+            [table],
+        )
+        definitions.update(cursor.fetchall())
+        return definitions
 
 
 @pytest.mark.postgres_only
@@ -37,11 +44,12 @@ def test_only_loads_that_at_least_double_the_table_count_as_bulk(postgres, monke
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE customers_customer")
 
-    assert merge._droppable_indexes("customers_customer", 5) == []
-    names = {name for name, _ in merge._droppable_indexes("customers_customer", 10)}
+    assert merge._is_bulk_load("customers_customer", 5) is False
+    assert merge._is_bulk_load("customers_customer", 10) is True
+    names = {name for name, _ in merge._plain_indexes("customers_customer")}
     assert names == {"customer_phone_idx", "customer_mobile_idx", "customer_email_idx"}
     monkeypatch.setattr(merge, "BULK_LOAD_MIN_ROWS", 50)
-    assert merge._droppable_indexes("customers_customer", 10) == []
+    assert merge._is_bulk_load("customers_customer", 10) is False
 
 
 @pytest.mark.postgres_only
@@ -61,3 +69,25 @@ def test_a_bulk_load_of_purchases_checks_foreign_keys_and_rebuilds_indexes(postg
     assert "merge.reindex" in job.timings
     assert _index_definitions("customers_purchase") == before
     assert Purchase.objects.count() == 10
+    assert any("FOREIGN KEY" in d for d in before.values())
+
+
+@pytest.mark.postgres_only
+def test_a_bulk_load_still_refuses_rows_that_break_a_foreign_key(postgres, monkeypatch):
+    from django.db import IntegrityError, transaction
+
+    from customers.models import Purchase
+
+    monkeypatch.setattr(merge, "BULK_LOAD_MIN_ROWS", 1)
+    with (
+        pytest.raises(IntegrityError),
+        transaction.atomic(),
+        merge._bulk_load("customers_purchase", 10**9),  # surely a bulk load
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "INSERT INTO customers_purchase (customer_id, source, line_key, order_id, purchased_at, amount,"
+            " currency, quantity, product_code, product_name, category, attributes, created_at)"
+            " VALUES (999999, 's', 'k', '', now(), 1, 'JPY', 1, '', '', '', '{}', now())"
+        )
+    assert Purchase.objects.count() == 0
