@@ -132,7 +132,16 @@ admin.site.site_title = _("Retention outreach")
 class SegmentAdminForm(forms.ModelForm):
     class Meta:
         model = Segment
-        fields = ["key", "name", "name_ja", "description", "position", "conditions", "is_active", "color"]
+        fields = [
+            "key",
+            "name",
+            "name_ja",
+            "description",
+            "position",
+            "conditions",
+            "is_active",
+            "color",
+        ]
 
     def clean_conditions(self):
         conditions = self.cleaned_data["conditions"] or {}

@@ -1,20 +1,15 @@
 """Segments, RFM scores, transitions and runs over DRF: input serializer -> service or selector ->
 output serializer.
 
-The few reads shared with the pages (preview counts, run lists, readable edges) live at the top
-of this module, like ``errors_csv_response`` in ``customers.apis``.
+Reads shared with the pages live in ``customers.segmentation.selectors``; readable edges in
+``customers.segmentation.display``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
 from celery.result import EagerResult
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import BigIntegerField, Case, Q, QuerySet, Value, When
 from django.shortcuts import get_object_or_404
-from django.utils import formats, timezone
-from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -27,157 +22,17 @@ from customers.apis import _raise_drf
 from customers.models import (
     Customer,
     CustomerRfm,
-    RfmMethod,
     Segment,
     SegmentationRun,
 )
 from customers.segmentation import selectors as segment_selectors
-from customers.segmentation.conditions import conditions_to_q, validate_conditions
-from customers.services.segments import segment_save
-
-# -- reads shared by the pages and the API ---------------------------------------------------
-
-
-def latest_reference_date() -> dt.date:
-    """The reference date of the current scores (today when nobody has been scored yet)."""
-    latest = (
-        CustomerRfm.objects.order_by("-reference_date")
-        .values_list("reference_date", flat=True)
-        .first()
-    )
-    return latest or timezone.localdate()
-
-
-def _match(conditions: dict, reference_date: dt.date) -> Q:
-    q = conditions_to_q(conditions, reference_date=reference_date)
-    # An empty rule matches everyone; When() refuses an empty Q.
-    return q if not isinstance(q, Q) or q else Q(pk__isnull=False)
-
-
-def segment_preview(
-    *, conditions: dict, position: int | None = None, segment: Segment | None = None
-) -> dict:
-    """How many scored customers ``conditions`` would take on their own, and in ``position``
-    given the active rules tried before it (``None``: after every active rule).
-
-    Raises the ConditionError of ``validate_conditions`` for a bad rule.
-    """
-    validate_conditions(conditions)
-    reference_date = latest_reference_date()
-    rule = _match(conditions, reference_date)
-    alone = CustomerRfm.objects.filter(rule).count()
-    before = Segment.objects.filter(is_active=True)
-    if segment is not None and segment.pk:
-        before = before.exclude(pk=segment.pk)
-    if position is not None:
-        ahead = Q(position__lt=position)
-        # Equal positions are tried by id; a new segment gets the highest id.
-        if segment is not None and segment.pk:
-            ahead |= Q(position=position, pk__lt=segment.pk)
-        else:
-            ahead |= Q(position=position)
-        before = before.filter(ahead)
-    whens = [
-        When(_match(s.conditions, reference_date), then=Value(s.pk))
-        for s in before.order_by("position", "id")
-    ]
-    whens.append(When(rule, then=Value(0)))  # segment ids start at 1: 0 marks "this rule"
-    in_position = (
-        CustomerRfm.objects.annotate(
-            preview_pick=Case(*whens, default=Value(None), output_field=BigIntegerField())
-        )
-        .filter(preview_pick=0)
-        .count()
-    )
-    return {
-        "matches": alone,
-        "in_position": in_position,
-        "position": position,
-        "rules_before": len(whens) - 1,
-        "reference_date": reference_date,
-    }
-
-
-def segmentation_run_list() -> QuerySet[SegmentationRun]:
-    return SegmentationRun.objects.select_related("created_by").order_by("-started_at", "-id")
-
-
-def full_run_list() -> QuerySet[SegmentationRun]:
-    """Finished full runs, newest first (the ones a migration matrix compares)."""
-    return SegmentationRun.objects.filter(
-        parameters__full=True, finished_at__isnull=False
-    ).order_by("-finished_at", "-id")
-
-
-def default_matrix_runs() -> tuple[SegmentationRun | None, SegmentationRun | None]:
-    """The last two full runs as (from, to)."""
-    runs = list(full_run_list()[:2])
-    if len(runs) < 2:
-        return None, (runs[0] if runs else None)
-    return runs[1], runs[0]
-
-
-def unique_segment_key(name: str) -> str:
-    """A free slug for a new segment (names are often Japanese: fall back to ``segment-N``)."""
-    base = slugify(name)[:32] or "segment"
-    key, n = base, 1
-    while Segment.objects.filter(key=key).exists():
-        n += 1
-        key = f"{base}-{n}"
-    return key
-
-
-def _number(value) -> str:
-    value = float(value)
-    return formats.number_format(
-        int(value) if value.is_integer() else round(value, 2), use_l10n=True, force_grouping=True
-    )
-
-
-def edge_labels(edges: dict | None) -> dict[str, list[str]]:
-    """Readable edges per dimension, best score first: ``R5: ≤ 12 days``, ``F2: ≥ 2 orders``.
-
-    ``edges`` holds the thresholds for scores 2..5 (see ``customers.segmentation.scoring``).
-    """
-    if not edges:
-        return {"r": [], "f": [], "m": []}
-    labels: dict[str, list[str]] = {"r": [], "f": [], "m": []}
-    for score in (5, 4, 3, 2):
-        edge = edges["r"][score - 2]
-        labels["r"].append(
-            _("R%(score)s: ≤ %(days)s days") % {"score": score, "days": _number(edge)}
-            if edge is not None
-            else _("R%(score)s: not reached") % {"score": score}
-        )
-    labels["r"].append(_("R1: the rest"))
-    units = {
-        "f": lambda score, edge: (
-            _("F%(score)s: ≥ %(orders)s orders") % {"score": score, "orders": _number(edge)}
-        ),
-        "m": lambda score, edge: (
-            _("M%(score)s: ≥ %(amount)s") % {"score": score, "amount": _number(edge)}
-        ),
-    }
-    for dim in ("f", "m"):
-        for score in (5, 4, 3, 2):
-            edge = edges[dim][score - 2]
-            labels[dim].append(
-                units[dim](score, edge)
-                if edge is not None
-                else _("%(dim)s%(score)s: not reached") % {"dim": dim.upper(), "score": score}
-            )
-        labels[dim].append(_("%(dim)s1: the rest") % {"dim": dim.upper()})
-    return labels
-
-
-def method_label(method: str | None) -> str:
-    if not method:
-        return ""
-    try:
-        return str(RfmMethod(method).label)
-    except ValueError:
-        return method
-
+from customers.segmentation.display import edge_labels, method_label
+from customers.segmentation.selectors import (
+    default_matrix_runs,
+    segment_preview,
+    segmentation_run_list,
+)
+from customers.services.segments import segment_save, segmentation_start, unique_segment_key
 
 # -- serializers -------------------------------------------------------------------------------
 
@@ -586,15 +441,9 @@ class SegmentationRunListCreateApi(APIView):
 
     def post(self, request):
         """Start a manual re-segmentation of everyone (queued; in-process when Celery is eager)."""
-        result = start_manual_run()
+        result = segmentation_start()
         body: dict = {"queued": True, "run": None}
         if isinstance(result, EagerResult):
             run = SegmentationRun.objects.get(pk=result.get())
             body["run"] = SegmentationRunOutput(run).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
-
-
-def start_manual_run(cause: str = SegmentationRun.Cause.MANUAL):
-    from customers.tasks import segmentation_run_task
-
-    return segmentation_run_task.delay(str(cause))

@@ -12,19 +12,17 @@ from django.views.decorators.http import require_POST
 
 from config.decorators import supervisor_required
 from customers.models import Customer, Segment
-from customers.segment_apis import (
-    default_matrix_runs,
-    explain_data,
-    full_run_list,
-    segment_preview,
-    segmentation_run_list,
-    start_manual_run,
-    unique_segment_key,
-)
+from customers.segment_apis import explain_data
 from customers.segment_forms import ConditionsField, MemberFilterForm, RunPairForm, SegmentForm
 from customers.segmentation import selectors as segment_selectors
 from customers.segmentation.conditions import FIELDS, OPS, describe_conditions
-from customers.services.segments import segment_save
+from customers.segmentation.selectors import (
+    default_matrix_runs,
+    full_run_list,
+    segment_preview,
+    segmentation_run_list,
+)
+from customers.services.segments import segment_save, segmentation_start, unique_segment_key
 
 SPARK_WIDTH, SPARK_HEIGHT = 96, 24
 
@@ -66,7 +64,7 @@ def segment_list(request):
 @supervisor_required
 @require_POST
 def segment_resegment(request):
-    start_manual_run()
+    segmentation_start()
     messages.success(request, _("Re-segmentation started."))
     return redirect("customers:segment-list")
 

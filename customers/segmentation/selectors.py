@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import BigIntegerField, Case, Count, Q, QuerySet, Value, When
+from django.utils import timezone
 
 from customers.importing.staging import quote
 from customers.models import Customer, CustomerRfm, Segment, SegmentationRun, SegmentTransition
-from customers.segmentation.conditions import describe_conditions, explain_conditions
+from customers.segmentation.conditions import (
+    conditions_to_q,
+    describe_conditions,
+    explain_conditions,
+    validate_conditions,
+)
 
 
 def segment_list(*, trend_runs: int = 8) -> list[dict]:
@@ -158,3 +166,82 @@ def _q(segment: Segment, reference_date):
     from customers.segmentation.conditions import conditions_to_q
 
     return conditions_to_q(segment.conditions, reference_date=reference_date)
+
+
+def latest_reference_date() -> dt.date:
+    """The reference date of the current scores (today when nobody has been scored yet)."""
+    latest = (
+        CustomerRfm.objects.order_by("-reference_date")
+        .values_list("reference_date", flat=True)
+        .first()
+    )
+    return latest or timezone.localdate()
+
+
+def _match(conditions: dict, reference_date: dt.date) -> Q:
+    q = conditions_to_q(conditions, reference_date=reference_date)
+    # An empty rule matches everyone; When() refuses an empty Q.
+    return q if not isinstance(q, Q) or q else Q(pk__isnull=False)
+
+
+def segment_preview(
+    *, conditions: dict, position: int | None = None, segment: Segment | None = None
+) -> dict:
+    """How many scored customers ``conditions`` would take on their own, and in ``position``
+    given the active rules tried before it (``None``: after every active rule).
+
+    Raises the ConditionError of ``validate_conditions`` for a bad rule.
+    """
+    validate_conditions(conditions)
+    reference_date = latest_reference_date()
+    rule = _match(conditions, reference_date)
+    alone = CustomerRfm.objects.filter(rule).count()
+    before = Segment.objects.filter(is_active=True)
+    if segment is not None and segment.pk:
+        before = before.exclude(pk=segment.pk)
+    if position is not None:
+        ahead = Q(position__lt=position)
+        # Equal positions are tried by id; a new segment gets the highest id.
+        if segment is not None and segment.pk:
+            ahead |= Q(position=position, pk__lt=segment.pk)
+        else:
+            ahead |= Q(position=position)
+        before = before.filter(ahead)
+    whens = [
+        When(_match(s.conditions, reference_date), then=Value(s.pk))
+        for s in before.order_by("position", "id")
+    ]
+    whens.append(When(rule, then=Value(0)))  # segment ids start at 1: 0 marks "this rule"
+    in_position = (
+        CustomerRfm.objects.annotate(
+            preview_pick=Case(*whens, default=Value(None), output_field=BigIntegerField())
+        )
+        .filter(preview_pick=0)
+        .count()
+    )
+    return {
+        "matches": alone,
+        "in_position": in_position,
+        "position": position,
+        "rules_before": len(whens) - 1,
+        "reference_date": reference_date,
+    }
+
+
+def segmentation_run_list() -> QuerySet[SegmentationRun]:
+    return SegmentationRun.objects.select_related("created_by").order_by("-started_at", "-id")
+
+
+def full_run_list() -> QuerySet[SegmentationRun]:
+    """Finished full runs, newest first (the ones a migration matrix compares)."""
+    return SegmentationRun.objects.filter(
+        parameters__full=True, finished_at__isnull=False
+    ).order_by("-finished_at", "-id")
+
+
+def default_matrix_runs() -> tuple[SegmentationRun | None, SegmentationRun | None]:
+    """The last two full runs as (from, to)."""
+    runs = list(full_run_list()[:2])
+    if len(runs) < 2:
+        return None, (runs[0] if runs else None)
+    return runs[1], runs[0]

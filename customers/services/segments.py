@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, Value, When
 from django.utils import timezone
+from django.utils.text import slugify
 
 from customers.importing.staging import Dialect, quote
 from customers.models import CustomerRfm, RfmMethod, Segment, SegmentationRun, SegmentTransition
@@ -185,3 +186,20 @@ def resegment_after_rule_change() -> None:
     from customers.tasks import segmentation_run_task
 
     transaction.on_commit(lambda: segmentation_run_task.delay(SegmentationRun.Cause.RULE_CHANGE))
+
+
+def unique_segment_key(name: str) -> str:
+    """A free slug for a new segment (names are often Japanese: fall back to ``segment-N``)."""
+    base = slugify(name)[:32] or "segment"
+    key, n = base, 1
+    while Segment.objects.filter(key=key).exists():
+        n += 1
+        key = f"{base}-{n}"
+    return key
+
+
+def segmentation_start(cause: str = SegmentationRun.Cause.MANUAL):
+    """Queue a full re-segmentation (runs in-process when Celery is eager)."""
+    from customers.tasks import segmentation_run_task
+
+    return segmentation_run_task.delay(str(cause))
