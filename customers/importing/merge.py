@@ -476,19 +476,7 @@ def merge_purchases(stage: StageTable, *, job_id: int, source: str, write: bool)
         step="fold",
     )
     created, updated, unchanged = _first_rows_counts(folded)
-    compare = (
-        "customer_id",
-        "order_id",
-        "purchased_at",
-        "amount",
-        "currency",
-        "quantity",
-        "product_code",
-        "product_name",
-        "category",
-        "attributes",
-    )
-    later, later_updated = _later_rows_counts(dup_rows, folded, compare, d)
+    later, later_updated = _later_rows_counts(dup_rows, folded, tuple(values), d)
     counts = MergeCounts(
         created=created,
         updated=updated + later_updated,

@@ -319,8 +319,8 @@ def _row_error(frame: pl.DataFrame, mask: pl.Series, code: str) -> pl.DataFrame:
     )
 
 
-def _get(frame: pl.DataFrame, name: str) -> pl.Series | None:
-    return frame[name] if name in frame.columns else None
+def _get(frame: pl.DataFrame, name: str, default: pl.Series | None = None) -> pl.Series | None:
+    return frame[name] if name in frame.columns else default
 
 
 def _customer_records(
@@ -354,21 +354,21 @@ def _customer_records(
     records = pl.DataFrame(
         {
             "row_no": frame[ROW],
-            "external_id": _get(frame, "external_id") if "external_id" in frame.columns else null,
+            "external_id": _get(frame, "external_id", null),
             "name": name if name is not None else null,
             "name_kana": kana if kana is not None else null,
-            "email": _get(frame, "email") if "email" in frame.columns else null,
-            "phone": _get(frame, "phone") if "phone" in frame.columns else null,
+            "email": _get(frame, "email", null),
+            "phone": _get(frame, "phone", null),
             "mobile_phone": _get(frame, "mobile_phone")
             if "mobile_phone" in frame.columns
             else null,
-            "birth_date": _get(frame, "birth_date") if "birth_date" in frame.columns else null,
-            "gender": _get(frame, "gender") if "gender" in frame.columns else null,
-            "postal_code": _get(frame, "postal_code") if "postal_code" in frame.columns else null,
+            "birth_date": _get(frame, "birth_date", null),
+            "gender": _get(frame, "gender", null),
+            "postal_code": _get(frame, "postal_code", null),
             "prefecture": prefecture if prefecture is not None else null,
             "address": address if address is not None else null,
-            "country": _get(frame, "country") if "country" in frame.columns else null,
-            "time_zone": _get(frame, "time_zone") if "time_zone" in frame.columns else null,
+            "country": _get(frame, "country", null),
+            "time_zone": _get(frame, "time_zone", null),
             "tags": tags_json if tags_json is not None else null,
             "attributes": _attributes(frame, attribute_frame, attribute_columns, extra),
         }
@@ -434,15 +434,15 @@ def _purchase_records(
             "row_no": frame[ROW],
             "customer_external_id": customer if customer is not None else null,
             "order_id": order_id if order_id is not None else null,
-            "line_id": _get(frame, "line_id") if "line_id" in frame.columns else null,
+            "line_id": _get(frame, "line_id", null),
             "base_key": base_key,
             "purchased_at": purchased_at if purchased_at is not None else null,
             "amount": amount if amount is not None else null,
-            "currency": _get(frame, "currency") if "currency" in frame.columns else null,
+            "currency": _get(frame, "currency", null),
             "quantity": quantity.cast(pl.String) if quantity is not None else null,
             "product_code": product_code if product_code is not None else null,
             "product_name": product_name if product_name is not None else null,
-            "category": _get(frame, "category") if "category" in frame.columns else null,
+            "category": _get(frame, "category", null),
             "attributes": _attributes(frame, attribute_frame, attribute_columns, extra),
         }
     )
