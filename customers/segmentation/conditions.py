@@ -1133,13 +1133,15 @@ def _describe(node: Mapping[str, Any], *, nested: bool) -> str | None:
         ]
         if not parts:
             return None
-        text = f" {pgettext('segment rule', 'and')} ".join(parts)
+        word = pgettext("segment rule", "and")
+        text = f" {word} ".join(parts)
     elif "any" in node:
         options = [_describe(child, nested=True) for child in node["any"]]
         if any(option is None for option in options):
             return None
         parts = [option for option in options if option is not None]
-        text = f" {pgettext('segment rule', 'or')} ".join(parts)
+        word = pgettext("segment rule", "or")
+        text = f" {word} ".join(parts)
     elif "not" in node:
         inner = _describe(node["not"], nested=True)
         return _("nobody") if inner is None else _("not %(condition)s") % {"condition": inner}

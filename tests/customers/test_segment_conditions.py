@@ -44,6 +44,13 @@ TOKYO = ZoneInfo("Asia/Tokyo")
 REF = date(2025, 5, 10)
 
 
+@pytest.fixture(autouse=True)
+def _english_messages():
+    """Messages are asserted in English; the product's default language is Japanese."""
+    with translation.override("en"):
+        yield
+
+
 def at(day: date, hour: int = 15, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
     """A moment on a Tokyo calendar day."""
     return datetime(day.year, day.month, day.day, hour, minute, second, micro, tzinfo=TOKYO)

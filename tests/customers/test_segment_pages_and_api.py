@@ -459,7 +459,7 @@ def test_customer_rfm_section_for_a_customer_not_scored_yet(supervisor_client, s
 
 def test_rfm_api_names_the_winner_and_the_edges(api_client, moved):
     people, _first, _second = moved
-    data = api_client.get(f"/api/customers/{people['B'].pk}/rfm/").data
+    data = api_client.get(f"/api/customers/{people['B'].pk}/rfm/", HTTP_ACCEPT_LANGUAGE="en").data
     assert data["scores"] == {"r": 5, "f": 2, "m": 1}
     assert data["values"]["recency_days"] == 5
     assert data["values"]["frequency"] == 2
