@@ -111,3 +111,24 @@ DEFAULT_SEGMENTS: list[dict] = [
         "description": "Everyone no rule above took.",
     },
 ]
+
+
+def segments_ensure_defaults() -> int:
+    """Seed the default segments and RFM settings when there are none (after a flush, or on a
+    database created without migrations' data). Returns the number of segments created."""
+    from customers.models import RfmSettings, Segment
+
+    if not RfmSettings.objects.exists():
+        RfmSettings.objects.create()
+    if Segment.objects.exists():
+        return 0
+    Segment.objects.bulk_create(
+        Segment(**data, position=position * 10)
+        for position, data in enumerate(DEFAULT_SEGMENTS, start=1)
+    )
+    return len(DEFAULT_SEGMENTS)
+
+
+def segments_ensure_after_migrate(sender, app_config=None, **kwargs) -> None:
+    if app_config is not None and app_config.label == "customers":
+        segments_ensure_defaults()

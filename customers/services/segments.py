@@ -8,6 +8,7 @@ import time
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, Value, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -137,7 +138,8 @@ def assign_segments(run: SegmentationRun, *, customer_ids: list[int] | None = No
             catch_all = segment.pk
             break
         whens.append(When(q, then=Value(segment.pk)))
-    default = Value(catch_all, output_field=BigIntegerField())
+    # Cast: with no rules at all PostgreSQL would otherwise get an untyped NULL parameter.
+    default = Cast(Value(catch_all), BigIntegerField())
     new_segment = (
         Case(*whens, default=default, output_field=BigIntegerField()) if whens else default
     )

@@ -225,3 +225,22 @@ def test_time_passing_moves_customers_without_new_purchases(shop):
     assert later.customers_moved > 0
     # By then every buyer (J too: their purchase was after REF, but long before REF + 800 days).
     assert CustomerRfm.objects.filter(segment__key="lost").count() == 11
+
+
+def test_with_every_segment_switched_off_customers_are_scored_but_unplaced(shop):
+    Segment.objects.update(is_active=False)
+    run = segmentation_run(cause="manual", reference_date=REF)
+    assert run.customers_scored == Customer.objects.count()
+    assert not CustomerRfm.objects.filter(segment__isnull=False).exists()
+
+
+def test_flushed_databases_get_the_default_segments_back():
+    from customers.segmentation.defaults import DEFAULT_SEGMENTS, segments_ensure_defaults
+
+    Segment.objects.all().delete()
+    assert segments_ensure_defaults() == len(DEFAULT_SEGMENTS)
+    assert segments_ensure_defaults() == 0
+    assert list(Segment.objects.order_by("position").values_list("key", flat=True))[:2] == [
+        "champions",
+        "loyal",
+    ]
