@@ -66,7 +66,7 @@ def pretty_conditions(value, indent: int = 0) -> str:
 
 
 class SegmentForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=80)
+    name = forms.CharField(label=pgettext_lazy("segment", "Name"), max_length=80)
     name_ja = forms.CharField(label=_("Name (Japanese)"), max_length=80, required=False)
     key = forms.SlugField(
         label=_("Key"),
