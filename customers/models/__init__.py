@@ -22,6 +22,7 @@ from customers.models.segments import (
     Segment,
     SegmentationRun,
     SegmentTransition,
+    TransitionCause,
 )
 
 __all__ = [
@@ -44,4 +45,5 @@ __all__ = [
     "Segment",
     "SegmentTransition",
     "SegmentationRun",
+    "TransitionCause",
 ]

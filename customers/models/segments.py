@@ -99,7 +99,8 @@ class SegmentationRun(models.Model):
         IMPORT = "import", _("After an import")
         NIGHTLY = "nightly", _("Nightly")
         MANUAL = "manual", _("Started by a supervisor")
-        TOUCHED = "touched", _("New purchases or outcomes")
+        TOUCHED = "touched", _("New purchases")
+        OUTCOME = "outcome", _("Contact outcomes")
         RULE_CHANGE = "rule_change", _("Segment rules changed")
 
     cause = models.CharField(_("cause"), max_length=16, choices=Cause.choices)
@@ -157,6 +158,9 @@ class CustomerRfm(models.Model):
         Segment, null=True, on_delete=models.SET_NULL, related_name="members"
     )
     segment_since = models.DateTimeField(_("in segment since"), null=True)
+    purchases_changed = models.BooleanField(
+        _("new purchases since the previous scoring"), default=False
+    )
     scored_at = models.DateTimeField(_("scored at"))
 
     class Meta:
@@ -179,8 +183,21 @@ class CustomerRfm(models.Model):
         return f"{self.customer_id}: R{self.r} F{self.f} M{self.m}"
 
 
+class TransitionCause(models.TextChoices):
+    FIRST = "first", _("First placement")
+    NEW_PURCHASE = "new_purchase", _("New purchase")
+    TIME_PASSING = "time_passing", _("Time passing")
+    OUTCOME = "outcome", _("Contact outcome")
+    RULE_CHANGE = "rule_change", _("Segment rules changed")
+
+
 class SegmentTransition(models.Model):
-    """A customer moved from one segment to another (or entered the first one)."""
+    """A customer moved from one segment to another (or entered the first one).
+
+    The cause is decided per customer: the run's rule change or contact outcome when that is why
+    the run happened; otherwise a new purchase when this scoring saw purchases the previous one
+    did not, else time passing.
+    """
 
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="segment_transitions"
@@ -190,7 +207,7 @@ class SegmentTransition(models.Model):
         Segment, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     to_segment = models.ForeignKey(Segment, null=True, on_delete=models.SET_NULL, related_name="+")
-    cause = models.CharField(_("cause"), max_length=16, choices=SegmentationRun.Cause.choices)
+    cause = models.CharField(_("cause"), max_length=16, choices=TransitionCause.choices)
     created_at = models.DateTimeField(_("when"))
 
     class Meta:

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from customers.importing.staging import is_postgres, quote
+from customers.importing.staging import Dialect, is_postgres, quote
 from customers.models import Customer, CustomerRfm, Purchase, RfmMethod, RfmSettings
 
 SCORES = (2, 3, 4, 5)
@@ -222,13 +222,23 @@ def write_scores(
         "f",
         "m",
         "scored_at",
+        "purchases_changed",
     )
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "customer_id")
+    updates = ", ".join(
+        f"{c} = excluded.{c}" for c in columns if c not in ("customer_id", "purchases_changed")
+    )
+    # Remember whether this scoring saw purchases the previous one did not (a transition's cause).
+    d = Dialect()
+    updates += (
+        f", purchases_changed = ({d.distinct(f'{rfm}.last_purchase_at', 'excluded.last_purchase_at')}"
+        f" OR {rfm}.purchase_count <> excluded.purchase_count)"
+    )
     sql = f"""
         INSERT INTO {rfm} ({", ".join(columns)})
         SELECT c.id, %s, %s, a.recency_days, COALESCE(a.frequency, 0), COALESCE(a.monetary, 0),
                COALESCE(a.purchase_count, 0), COALESCE(a.total_amount, 0),
-               a.first_purchase_at, a.last_purchase_at, {r_case}, {f_case}, {m_case}, %s
+               a.first_purchase_at, a.last_purchase_at, {r_case}, {f_case}, {m_case}, %s,
+               CASE WHEN a.customer_id IS NULL THEN FALSE ELSE TRUE END
         FROM {customers} c LEFT JOIN {quote(table)} a ON a.customer_id = c.id
         WHERE 1 = 1{where_ids}
         ON CONFLICT (customer_id) DO UPDATE SET {updates}

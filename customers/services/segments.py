@@ -13,7 +13,14 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from customers.importing.staging import Dialect, quote
-from customers.models import CustomerRfm, RfmMethod, Segment, SegmentationRun, SegmentTransition
+from customers.models import (
+    CustomerRfm,
+    RfmMethod,
+    Segment,
+    SegmentationRun,
+    SegmentTransition,
+    TransitionCause,
+)
 from customers.segmentation.conditions import conditions_to_q, validate_conditions
 from customers.segmentation.scoring import (
     Edges,
@@ -153,12 +160,13 @@ def assign_segments(run: SegmentationRun, *, customer_ids: list[int] | None = No
     transitions = quote(SegmentTransition._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     changed = d.distinct("t.segment_id", "s.new_segment")
+    cause, cause_params = _transition_cause(run)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {transitions} (customer_id, run_id, from_segment_id, to_segment_id, cause, created_at) "
-            f"SELECT t.customer_id, %s, t.segment_id, s.new_segment, %s, %s "
+            f"SELECT t.customer_id, %s, t.segment_id, s.new_segment, {cause}, %s "
             f"FROM {rfm} t JOIN ({select_sql}) s ON s.customer_id = t.customer_id WHERE {changed}",
-            [run.pk, run.cause, now, *select_params],
+            [run.pk, *cause_params, now, *select_params],
         )
         moved = cursor.rowcount
         cursor.execute(
@@ -168,6 +176,23 @@ def assign_segments(run: SegmentationRun, *, customer_ids: list[int] | None = No
             [now, *select_params],
         )
     return moved
+
+
+def _transition_cause(run: SegmentationRun) -> tuple[str, list]:
+    """SQL (over the customer's score row ``t``, before it is updated) for why they move."""
+    if run.cause == SegmentationRun.Cause.RULE_CHANGE:
+        forced = TransitionCause.RULE_CHANGE
+    elif run.cause == SegmentationRun.Cause.OUTCOME:
+        forced = TransitionCause.OUTCOME
+    else:
+        forced = None
+    first = "WHEN t.segment_id IS NULL AND t.segment_since IS NULL THEN %s"
+    if forced:
+        return f"CASE {first} ELSE %s END", [TransitionCause.FIRST, forced]
+    return (
+        f"CASE {first} WHEN t.purchases_changed THEN %s ELSE %s END",
+        [TransitionCause.FIRST, TransitionCause.NEW_PURCHASE, TransitionCause.TIME_PASSING],
+    )
 
 
 @transaction.atomic

@@ -200,6 +200,9 @@ def test_transitions_are_recorded_exactly_once_per_change(shop):
     first = segmentation_run(cause="nightly", reference_date=REF)
     assert SegmentTransition.objects.filter(run=first).count() == Customer.objects.count()
     assert SegmentTransition.objects.filter(run=first, from_segment__isnull=False).count() == 0
+    assert set(SegmentTransition.objects.filter(run=first).values_list("cause", flat=True)) == {
+        "first"
+    }
 
     again = segmentation_run(cause="nightly", reference_date=REF)
     assert again.customers_moved == 0
@@ -209,8 +212,8 @@ def test_transitions_are_recorded_exactly_once_per_change(shop):
     _buy(customer, _tokyo(2025, 6, 30, 10), 4_000, "NEW1")
     touched = segmentation_run(cause="touched", reference_date=REF, customer_ids=[customer.pk])
     moves = SegmentTransition.objects.filter(run=touched)
-    assert list(moves.values_list("customer_id", "from_segment__key")) == [
-        (customer.pk, "no_purchase")
+    assert list(moves.values_list("customer_id", "from_segment__key", "cause")) == [
+        (customer.pk, "no_purchase", "new_purchase")
     ]
     assert touched.parameters["full"] is False
     assert touched.parameters["edges"] == first.parameters["edges"]
@@ -223,6 +226,11 @@ def test_time_passing_moves_customers_without_new_purchases(shop):
     segmentation_run(cause="nightly", reference_date=REF)
     later = segmentation_run(cause="nightly", reference_date=REF + dt.timedelta(days=800))
     assert later.customers_moved > 0
+    causes = dict(
+        SegmentTransition.objects.filter(run=later).values_list("customer__external_id", "cause")
+    )
+    assert causes.pop("J") == "new_purchase"  # J's purchase (after REF) is seen for the first time
+    assert set(causes.values()) == {"time_passing"}
     # By then every buyer (J too: their purchase was after REF, but long before REF + 800 days).
     assert CustomerRfm.objects.filter(segment__key="lost").count() == 11
 
@@ -244,3 +252,15 @@ def test_flushed_databases_get_the_default_segments_back():
         "champions",
         "loyal",
     ]
+
+
+def test_a_rule_change_is_the_cause_of_the_moves_it_makes(shop):
+    segmentation_run(cause="nightly", reference_date=REF)
+    Segment.objects.filter(key="champions").update(
+        position=1, conditions={"all": [{"field": "recency_days", "op": "lte", "value": 400}]}
+    )
+    run = segmentation_run(cause="rule_change", reference_date=REF)
+    assert run.customers_moved > 0
+    assert set(SegmentTransition.objects.filter(run=run).values_list("cause", flat=True)) == {
+        "rule_change"
+    }
