@@ -5,6 +5,17 @@ def _rf(r: list[int], f: list[int]) -> dict:
     return {"all": [{"field": "r", "op": "in", "value": r}, {"field": "f", "op": "in", "value": f}]}
 
 
+def _one_purchase(r: list[int]) -> dict:
+    # "New" means one order ever (新規, 1回のみ): with quintile F scores, F1 need not mean one order,
+    # so these rules count orders and come before the repeat-buyer rules.
+    return {
+        "all": [
+            {"field": "purchase_count", "op": "eq", "value": 1},
+            {"field": "r", "op": "in", "value": r},
+        ]
+    }
+
+
 DEFAULT_SEGMENTS: list[dict] = [
     {
         "key": "champions",
@@ -23,19 +34,11 @@ DEFAULT_SEGMENTS: list[dict] = [
         "description": "Buy often; upsell and cross-sell.",
     },
     {
-        "key": "potential_loyalist",
-        "name": "Potential loyalist",
-        "name_ja": "優良候補",
-        "color": "#4ac26b",
-        "conditions": _rf([4, 5], [2, 3]),
-        "description": "Recent repeat buyers: repeat-buyer coupons.",
-    },
-    {
         "key": "new",
         "name": "New (one purchase)",
         "name_ja": "新規（1回のみ）",
         "color": "#0969da",
-        "conditions": _rf([5], [1]),
+        "conditions": _one_purchase([5]),
         "description": "First purchase only, recently: onboarding and understanding offers.",
     },
     {
@@ -43,8 +46,16 @@ DEFAULT_SEGMENTS: list[dict] = [
         "name": "Promising",
         "name_ja": "有望顧客",
         "color": "#54aeff",
-        "conditions": _rf([4], [1]),
+        "conditions": _one_purchase([4]),
         "description": "One recent purchase.",
+    },
+    {
+        "key": "potential_loyalist",
+        "name": "Potential loyalist",
+        "name_ja": "優良候補",
+        "color": "#4ac26b",
+        "conditions": _rf([4, 5], [2, 3]),
+        "description": "Recent repeat buyers: repeat-buyer coupons.",
     },
     {
         "key": "need_attention",

@@ -242,9 +242,9 @@ def test_supervisor_reads_a_customers_rfm_and_the_migration_matrix(
     expect(matched).to_have_count(1)
     expect(matched).to_have_attribute("data-key", SEGMENT)
     expect(matched.locator(".mark")).to_have_text("✓")
-    # Champions and loyal were tried first and missed.
-    expect(section.locator("#rfm-rules > li.missed")).to_have_count(2)
-    expect(section.locator("#rfm-rules > li.missed .mark")).to_have_text(["✗", "✗"])
+    # Champions, loyal, new and promising were tried first and missed.
+    expect(section.locator("#rfm-rules > li.missed")).to_have_count(4)
+    expect(section.locator("#rfm-rules > li.missed .mark")).to_have_text(["✗", "✗", "✗", "✗"])
     expect(section.locator("#rfm-stale")).to_have_count(0)
     expect(section.locator("#segment-history tbody tr")).to_have_count(1)
     expect(page.locator("#purchases tbody tr")).to_have_count(2)

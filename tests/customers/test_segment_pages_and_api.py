@@ -145,7 +145,7 @@ def test_list_page_shows_rule_order_counts_trend_and_runs(supervisor_client, sco
     assert keys == list(Segment.objects.order_by("position", "id").values_list("key", flat=True))
     new_row = _row(html, _segment("new"))
     assert "New (one purchase)" in new_row
-    assert "R in 5 and F in 1" in new_row  # the rule in words
+    assert "Orders ever = 1 and R in 5" in new_row  # the rule in words
     assert "<polyline" in new_row  # trend sparkline
     assert re.search(r'<table class="dense" id="runs">.*Started by a supervisor', html, re.S)
     assert 'href="/customers/segments/matrix/"' in html
@@ -312,7 +312,7 @@ def test_saving_invalid_json_says_where(supervisor_client, scored):
     )
     assert "line 1, column 10" in response.content.decode()
     segment.refresh_from_db()
-    assert segment.conditions["all"][0]["field"] == "r"
+    assert segment.conditions["all"][0]["field"] == "purchase_count"
 
 
 def test_saving_a_good_rule_works_and_resegmentation_applies_it(supervisor_client, scored):
@@ -441,7 +441,6 @@ def test_customer_rfm_section_explains_the_segment(supervisor_client, scored):
     assert tried == [
         ("missed", "champions"),
         ("missed", "loyal"),
-        ("missed", "potential_loyalist"),
         ("matched", "new"),
     ]
     assert "✗ F in 4–5" in rules and "(actual: 1)" in rules
@@ -475,9 +474,11 @@ def test_rfm_api_names_the_winner_and_the_edges(api_client, moved):
     assert [rule["segment"]["key"] for rule in data["rules"]] == [
         "champions",
         "loyal",
+        "new",
+        "promising",
         "potential_loyalist",
     ]
-    assert [rule["matched"] for rule in data["rules"]] == [False, False, True]
+    assert [rule["matched"] for rule in data["rules"]] == [False, False, False, False, True]
     last = data["rules"][-1]["checks"]
     assert [(c["field"], c["actual"], c["matched"]) for c in last] == [
         ("r", 5, True),
