@@ -9,4 +9,4 @@ EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 # Development: serve static files straight from static/ (no collectstatic needed).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
-STATIC_ROOT.mkdir(exist_ok=True)  # noqa: F405
+STATIC_ROOT.mkdir(exist_ok=True)
