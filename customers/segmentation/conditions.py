@@ -504,20 +504,35 @@ def _read_category(
     return sorted(set(bought.values_list("category", flat=True)))
 
 
+def _refusals(
+    customer: Any, condition: Mapping[str, Any], reference_date: date
+) -> QuerySet[ProductRefusal]:
+    """The customer's refusals; with ``within_days``, those of the N days up to the reference date.
+
+    Without a window every refusal counts, whenever it was logged: a refusal never expires.
+    """
+    refusals = ProductRefusal.objects.filter(customer=customer)
+    if condition["op"] == "any_of":
+        refusals = refusals.filter(product__in=condition["value"])
+    within = condition.get("within_days")
+    if within is not None:
+        refusals = refusals.filter(
+            refused_at__gte=_day_start(reference_date - timedelta(days=within)),
+            refused_at__lt=_day_start(reference_date + timedelta(days=1)),
+        )
+    return refusals
+
+
 def _build_refused(op: str, value: Any, condition: Mapping[str, Any], reference_date: date) -> Q:
-    refusals = ProductRefusal.objects.filter(customer=OuterRef("customer"))
-    if op == "any_of":
-        refusals = refusals.filter(product__in=value)
-    return Q(Exists(refusals))
+    return Q(Exists(_refusals(OuterRef("customer"), condition, reference_date)))
 
 
 def _read_refused(
     rfm: CustomerRfm, condition: Mapping[str, Any], reference_date: date
 ) -> list[str]:
-    refusals = ProductRefusal.objects.filter(customer=rfm.customer_id)
-    if condition["op"] == "any_of":
-        refusals = refusals.filter(product__in=condition["value"])
-    return sorted(refusals.values_list("product", flat=True))
+    return sorted(
+        _refusals(rfm.customer_id, condition, reference_date).values_list("product", flat=True)
+    )
 
 
 def _build_do_not_contact(
@@ -648,6 +663,13 @@ FIELDS: dict[str, FieldSpec] = {
             _build_refused,
             _read_refused,
             templates={"is_true": gettext_lazy("Refused any product")},
+            extras=(
+                Extra(
+                    "within_days",
+                    "days",
+                    template=gettext_lazy("%(field)s %(value)s within %(within_days)s days"),
+                ),
+            ),
         ),
         FieldSpec(
             "do_not_contact",

@@ -264,3 +264,30 @@ def test_a_rule_change_is_the_cause_of_the_moves_it_makes(shop):
     assert set(SegmentTransition.objects.filter(run=run).values_list("cause", flat=True)) == {
         "rule_change"
     }
+
+
+def test_refused_in_the_last_n_days_is_a_rule_condition(shop):
+    from customers.models import ProductRefusal
+    from customers.segmentation.conditions import conditions_to_q, describe_conditions
+
+    ProductRefusal.objects.create(
+        customer=shop["A"], product="化粧品", refused_at=_tokyo(2025, 6, 1)
+    )
+    ProductRefusal.objects.create(
+        customer=shop["B"], product="化粧品", refused_at=_tokyo(2024, 1, 1)
+    )
+    ProductRefusal.objects.create(
+        customer=shop["C"], product="化粧品", refused_at=_tokyo(2025, 7, 2)
+    )  # after REF
+    segmentation_run(cause="manual", reference_date=REF)
+    rule = {"field": "product_refused", "op": "any_of", "value": ["化粧品"], "within_days": 90}
+
+    matched = CustomerRfm.objects.filter(conditions_to_q(rule, reference_date=REF))
+    assert set(matched.values_list("customer__external_id", flat=True)) == {"A"}
+    any_time = {"field": "product_refused", "op": "is_true", "value": True}
+    assert set(
+        CustomerRfm.objects.filter(conditions_to_q(any_time, reference_date=REF)).values_list(
+            "customer__external_id", flat=True
+        )
+    ) == {"A", "B", "C"}  # without a window every refusal counts
+    assert "90" in describe_conditions(rule)
