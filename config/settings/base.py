@@ -165,6 +165,8 @@ IMPORT_XLSX_MAX_RATIO = int(os.environ.get("IMPORT_XLSX_MAX_RATIO", "200"))
 IMPORT_BATCH_ROWS = int(os.environ.get("IMPORT_BATCH_ROWS", "100000"))
 # A running import that has not reported progress for this long is treated as dead and re-run.
 IMPORT_STALL_SECONDS = int(os.environ.get("IMPORT_STALL_SECONDS", "900"))
+# How often a running import says it is alive while one long statement (the merge) runs.
+IMPORT_HEARTBEAT_SECONDS = int(os.environ.get("IMPORT_HEARTBEAT_SECONDS", "60"))
 # Region assumed for phone numbers written without a country code.
 DEFAULT_PHONE_REGION = os.environ.get("DEFAULT_PHONE_REGION", "JP")
 

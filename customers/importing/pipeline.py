@@ -8,11 +8,14 @@ either nothing or everything of the file in customers/purchases, and running aga
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -35,6 +38,36 @@ class Timer:
 
 def _progress(job_id: int, **fields) -> None:
     ImportJob.objects.filter(pk=job_id).update(heartbeat_at=timezone.now(), **fields)
+
+
+@contextmanager
+def _heartbeat(job_id: int, every: float | None = None) -> Iterator[None]:
+    """Keep reporting "alive" while one long statement runs (the merge of a big file), so the
+    stalled-import check does not hand a working job to a second worker."""
+    if connection.vendor == "sqlite":
+        # The embedded demo has one process and SQLite one writer: nothing to report to.
+        yield
+        return
+    interval = settings.IMPORT_HEARTBEAT_SECONDS if every is None else every
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                try:
+                    _progress(job_id)
+                except DatabaseError:  # a missed beat is harmless; the next one may pass
+                    logger.warning("import %s: heartbeat failed", job_id, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"import-{job_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def run_job(job: ImportJob) -> MergeCounts:
@@ -81,7 +114,7 @@ def run_job(job: ImportJob) -> MergeCounts:
 
         _progress(job.pk, phase="merging", preview=preview)
         t = time.perf_counter()
-        with transaction.atomic():
+        with _heartbeat(job.pk), transaction.atomic():
             if job.kind == ImportKind.CUSTOMERS:
                 counts = merge_customers(
                     stage,

@@ -167,3 +167,31 @@ def test_a_worker_killed_mid_import_leaves_a_job_that_resumes_without_duplicates
     again = ImportJob.objects.get(pk=job.pk)
     assert (again.created_count, again.unchanged_count) == (0, rows)
     assert Customer.objects.count() == rows
+
+
+@pytest.mark.postgres_only
+def test_a_long_merge_keeps_reporting_that_the_job_is_alive(transactional_db, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the heartbeat thread writes through its own connection")
+    from customers.importing import pipeline
+
+    beats = []
+    original = pipeline.merge_customers
+
+    def slow_merge(*args, **kwargs):
+        before = ImportJob.objects.get(pk=job.pk).heartbeat_at
+        time.sleep(0.5)
+        beats.append((before, ImportJob.objects.get(pk=job.pk).heartbeat_at))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "merge_customers", slow_merge)
+    monkeypatch.setattr(settings, "IMPORT_HEARTBEAT_SECONDS", 0.1)
+    job = import_job_create(
+        kind="customers", file=SimpleUploadedFile("h.csv", _customers_csv(5)), created_by=None
+    )
+    import_job_start(job=job)
+
+    job.refresh_from_db()
+    assert job.state == "succeeded"
+    ((before, during),) = beats
+    assert during > before  # the heartbeat moved while the merge was running
