@@ -8,6 +8,10 @@ class OutreachConfig(AppConfig):
     verbose_name = _("Outreach")
 
     def ready(self) -> None:
+        from outreach.dispositions import dispositions_ensure_after_migrate
         from outreach.services import roles_ensure_after_migrate
 
         post_migrate.connect(roles_ensure_after_migrate, dispatch_uid="outreach.roles")
+        post_migrate.connect(
+            dispositions_ensure_after_migrate, dispatch_uid="outreach.dispositions"
+        )
