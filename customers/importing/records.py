@@ -63,7 +63,6 @@ STAGE_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-ERROR_COLUMNS = ("row_no", "column", "value", "code")
 
 # Row-level problems that are not about one cell's format.
 ROW_ERROR_MESSAGES = {

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import polars as pl
 from django.db import connection, transaction
 
-from customers.importing.records import ERROR_COLUMNS, STAGE_COLUMNS, error_message
+from customers.importing.records import STAGE_COLUMNS, error_message
 from customers.models import ImportRowError
 
 COPY_CHUNK = 1 << 20
@@ -78,9 +78,6 @@ class Dialect:
             f"json_each(r.attributes) e)"
         )
 
-    def concat(self, *parts: str) -> str:
-        return "(" + " || ".join(parts) + ")"
-
     def text(self, expr: str) -> str:
         return f"CAST({expr} AS text)" if self.pg else f"CAST({expr} AS TEXT)"
 
@@ -91,7 +88,6 @@ class StageTable:
     def __init__(self, job_id: int, kind: str, suffix: str = "") -> None:
         self.name = f"import_stage_{job_id}{suffix}"
         self.columns: Sequence[str] = STAGE_COLUMNS[kind]
-        self.job_id = job_id
 
     def derived(self, suffix: str) -> str:
         return quote(f"{self.name}_{suffix}")
@@ -168,7 +164,6 @@ def append_errors(job_id: int, errors: pl.DataFrame) -> None:
 
 
 __all__ = [
-    "ERROR_COLUMNS",
     "Dialect",
     "StageTable",
     "append_errors",

@@ -20,7 +20,7 @@ from customers.segmentation.conditions import (
 
 def segment_list(*, trend_runs: int = 8) -> list[dict]:
     """Segments in rule order with their member count now and over the last full runs."""
-    counts = dict(CustomerRfm.objects.values_list("segment_id").annotate(n=Count("pk")).order_by())
+    counts = segment_member_counts()
     runs = list(
         SegmentationRun.objects.filter(parameters__full=True, finished_at__isnull=False).order_by(
             "-finished_at"
@@ -44,6 +44,11 @@ def segment_list(*, trend_runs: int = 8) -> list[dict]:
             }
         )
     return result
+
+
+def segment_member_counts() -> dict[int | None, int]:
+    """Customers per segment now (None: scored but in no segment)."""
+    return dict(CustomerRfm.objects.values_list("segment_id").annotate(n=Count("pk")).order_by())
 
 
 def segment_member_list(*, segment: Segment, filters: dict | None = None) -> QuerySet[CustomerRfm]:

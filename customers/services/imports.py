@@ -149,9 +149,6 @@ def import_job_start(*, job: ImportJob, dry_run: bool = False) -> ImportJob:
     job = ImportJob.objects.select_for_update().get(pk=job.pk)
     if job.state not in STARTABLE_STATES:
         raise ValidationError(_("This import is already queued or running."))
-    if job.state == ImportState.SUCCEEDED and not job.dry_run and not dry_run:
-        # Re-running a finished import is allowed (it changes nothing); say so in the log.
-        logger.info("re-running finished import %s", job.pk)
     try:
         validate_mapping(job.kind, job.headers, job.mapping, job.match_by)
     except MappingError as error:
@@ -167,6 +164,7 @@ def import_job_start(*, job: ImportJob, dry_run: bool = False) -> ImportJob:
 
 
 def _enqueue(job_id: int) -> None:
+    """Send the run task once the current transaction (if any) has committed."""
     from customers.tasks import import_job_run_task
 
     transaction.on_commit(lambda: import_job_run_task.delay(job_id))
@@ -233,11 +231,5 @@ def import_resume_stalled(*, stall_seconds: int | None = None, max_attempts: int
         )
         if updated:
             requeued.append(job.pk)
-            _enqueue_now(job.pk)
+            _enqueue(job.pk)
     return requeued
-
-
-def _enqueue_now(job_id: int) -> None:
-    from customers.tasks import import_job_run_task
-
-    import_job_run_task.delay(job_id)

@@ -114,16 +114,10 @@ def segmentation_run(
 
 
 def segment_counts() -> dict[str, int]:
-    counts = {}
-    for segment_id, count in _count_rows():
-        counts[str(segment_id) if segment_id is not None else "none"] = count
-    return counts
+    """Members per segment for the run's snapshot (JSON keys: segment id, or "none")."""
+    from customers.segmentation.selectors import segment_member_counts
 
-
-def _count_rows():
-    from django.db.models import Count
-
-    return CustomerRfm.objects.values_list("segment_id").annotate(n=Count("pk")).order_by()
+    return {str(k) if k is not None else "none": n for k, n in segment_member_counts().items()}
 
 
 def assign_segments(run: SegmentationRun, *, customer_ids: list[int] | None = None) -> int:
