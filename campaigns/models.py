@@ -34,6 +34,13 @@ class CampaignState(models.TextChoices):
     COMPLETED = "completed", _("Completed")
 
 
+class AssignmentMode(models.TextChoices):
+    PULL = "pull", _("Pull: agents take the next best member")
+    ROUND_ROBIN = "round_robin", _("Round robin: members shared out equally at launch")
+    WEIGHTED = "weighted", _("Weighted push: members shared out by agent capacity at launch")
+    OWNER = "owner", _("Named owner (担当者): members go to the customer's owner")
+
+
 class Campaign(models.Model):
     """One retention action (施策): target, channel, dates, script or e-mail, offer and holdout.
 
@@ -116,6 +123,24 @@ class Campaign(models.Model):
     )
     holdout_seed = models.BigIntegerField(_("holdout seed"), null=True, blank=True, editable=False)
 
+    # Work distribution
+    assignment_mode = models.CharField(
+        _("assignment"),
+        max_length=12,
+        choices=AssignmentMode.choices,
+        default=AssignmentMode.PULL,
+    )
+    owner_attribute = models.CharField(
+        _("owner attribute"),
+        max_length=64,
+        blank=True,
+        default="owner",
+        help_text=_(
+            "Named-owner assignment: the customer attribute holding the owner's user name."
+        ),
+    )
+    launched_at = models.DateTimeField(_("launched at"), null=True, blank=True, editable=False)
+
     # Contact rules
     time_zone = models.CharField(
         _("time zone"),
@@ -181,3 +206,8 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def refusal_key(self) -> str:
+        """What a refusal on this campaign is recorded against, and matched with (Art.17)."""
+        return (self.product or self.disclosure_product or "").strip()

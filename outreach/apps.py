@@ -8,10 +8,14 @@ class OutreachConfig(AppConfig):
     verbose_name = _("Outreach")
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
         from outreach.dispositions import dispositions_ensure_after_migrate
+        from outreach.launch import sqlite_md5
         from outreach.services import roles_ensure_after_migrate
 
         post_migrate.connect(roles_ensure_after_migrate, dispatch_uid="outreach.roles")
         post_migrate.connect(
             dispositions_ensure_after_migrate, dispatch_uid="outreach.dispositions"
         )
+        connection_created.connect(sqlite_md5, dispatch_uid="outreach.sqlite_md5")

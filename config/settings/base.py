@@ -153,6 +153,14 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "customers.tasks.segmentation_nightly",
         "schedule": crontab(hour=2, minute=0),  # in CELERY_TIMEZONE (Asia/Tokyo by default)
     },
+    "expire-abandoned-claims": {
+        "task": "outreach.tasks.claims_expire",
+        "schedule": 60.0,
+    },
+    "launch-due-campaigns": {
+        "task": "outreach.tasks.campaigns_launch_due",
+        "schedule": 300.0,
+    },
 }
 
 # Import limits: a file larger than this, or with more rows, is refused with a clear message.
@@ -167,6 +175,13 @@ IMPORT_BATCH_ROWS = int(os.environ.get("IMPORT_BATCH_ROWS", "100000"))
 IMPORT_STALL_SECONDS = int(os.environ.get("IMPORT_STALL_SECONDS", "900"))
 # How often a running import says it is alive while one long statement (the merge) runs.
 IMPORT_HEARTBEAT_SECONDS = int(os.environ.get("IMPORT_HEARTBEAT_SECONDS", "60"))
+# Outreach: how long an agent may hold a claimed member before it returns to the queue.
+OUTREACH_CLAIM_MINUTES = int(os.environ.get("OUTREACH_CLAIM_MINUTES", "20"))
+# E-mail marketing needs recorded consent. Set to 1 to treat a purchase history (an existing
+# business relationship, 特定電子メール法 Art.3) as consent; an opt-out always wins.
+OUTREACH_EMAIL_RELATIONSHIP_IS_CONSENT = os.environ.get(
+    "OUTREACH_EMAIL_RELATIONSHIP_IS_CONSENT", "0"
+) in ("1", "true", "True")
 # Region assumed for phone numbers written without a country code.
 DEFAULT_PHONE_REGION = os.environ.get("DEFAULT_PHONE_REGION", "JP")
 

@@ -17,6 +17,7 @@ from customers.models.people import (
 )
 from customers.models.segments import (
     CustomerRfm,
+    Lifecycle,
     RfmMethod,
     RfmSettings,
     Segment,
@@ -38,6 +39,7 @@ __all__ = [
     "ImportRowError",
     "ImportState",
     "ImportTemplate",
+    "Lifecycle",
     "ProductRefusal",
     "Purchase",
     "RfmMethod",

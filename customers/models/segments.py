@@ -60,6 +60,14 @@ class RfmSettings(models.Model):
         return str(self.get_method_display())
 
 
+class Lifecycle(models.TextChoices):
+    """Where a segment's customers stand; campaigns serve existing > dormant > new."""
+
+    EXISTING = "existing", _("Existing customers to deepen")
+    DORMANT = "dormant", _("Dormant customers to reactivate")
+    NEW = "new", _("New customers")
+
+
 class Segment(models.Model):
     """A named class of customers. Active segments are tried in ``position`` order; the first
     whose conditions match takes the customer."""
@@ -72,6 +80,13 @@ class Segment(models.Model):
     conditions = models.JSONField(_("conditions"), default=dict, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     color = models.CharField(_("colour"), max_length=7, default="#5b6477")
+    lifecycle = models.CharField(
+        _("lifecycle"),
+        max_length=10,
+        choices=Lifecycle.choices,
+        default=Lifecycle.EXISTING,
+        help_text=_("Campaigns call existing customers first, then dormant ones, then new ones."),
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

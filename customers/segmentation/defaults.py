@@ -35,6 +35,7 @@ DEFAULT_SEGMENTS: list[dict] = [
     },
     {
         "key": "new",
+        "lifecycle": "new",
         "name": "New (one purchase)",
         "name_ja": "新規（1回のみ）",
         "color": "#0969da",
@@ -43,6 +44,7 @@ DEFAULT_SEGMENTS: list[dict] = [
     },
     {
         "key": "promising",
+        "lifecycle": "new",
         "name": "Promising",
         "name_ja": "有望顧客",
         "color": "#54aeff",
@@ -67,6 +69,7 @@ DEFAULT_SEGMENTS: list[dict] = [
     },
     {
         "key": "about_to_sleep",
+        "lifecycle": "dormant",
         "name": "About to sleep",
         "name_ja": "休眠予備軍",
         "color": "#d4a72c",
@@ -75,6 +78,7 @@ DEFAULT_SEGMENTS: list[dict] = [
     },
     {
         "key": "at_risk",
+        "lifecycle": "dormant",
         "name": "At risk",
         "name_ja": "離反リスク",
         "color": "#cf222e",
@@ -83,6 +87,7 @@ DEFAULT_SEGMENTS: list[dict] = [
     },
     {
         "key": "cant_lose",
+        "lifecycle": "dormant",
         "name": "Can't lose",
         "name_ja": "失えない顧客",
         "color": "#a40e26",
@@ -91,6 +96,7 @@ DEFAULT_SEGMENTS: list[dict] = [
     },
     {
         "key": "lost",
+        "lifecycle": "dormant",
         "name": "Lost",
         "name_ja": "離反顧客",
         "color": "#6e7781",
@@ -99,6 +105,7 @@ DEFAULT_SEGMENTS: list[dict] = [
     },
     {
         "key": "hibernating",
+        "lifecycle": "dormant",
         "name": "Hibernating",
         "name_ja": "休眠顧客",
         "color": "#8c959f",
@@ -107,6 +114,7 @@ DEFAULT_SEGMENTS: list[dict] = [
     },
     {
         "key": "no_purchase",
+        "lifecycle": "new",
         "name": "No purchase yet",
         "name_ja": "未購入",
         "color": "#afb8c1",

@@ -1,0 +1,27 @@
+from outreach.models.dispositions import Disposition
+from outreach.models.queue import (
+    AgentProfile,
+    CampaignLaunch,
+    CampaignMember,
+    CloseReason,
+    ContactAttempt,
+    Lane,
+    MemberGroup,
+    MemberStatus,
+    Team,
+    VoiceCategory,
+)
+
+__all__ = [
+    "AgentProfile",
+    "CampaignLaunch",
+    "CampaignMember",
+    "CloseReason",
+    "ContactAttempt",
+    "Disposition",
+    "Lane",
+    "MemberGroup",
+    "MemberStatus",
+    "Team",
+    "VoiceCategory",
+]
