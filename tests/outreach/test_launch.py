@@ -45,7 +45,9 @@ def dormant():
     return SegmentFactory(lifecycle=Lifecycle.DORMANT)
 
 
-def test_launch_takes_the_target_segments_and_starts_the_campaign(django_capture_on_commit_callbacks, dormant):
+def test_launch_takes_the_target_segments_and_starts_the_campaign(
+    django_capture_on_commit_callbacks, dormant
+):
     other = SegmentFactory()
     inside = CustomerRfmFactory.create_batch(3, segment=dormant)
     CustomerRfmFactory.create_batch(2, segment=other)
@@ -74,17 +76,25 @@ def test_only_a_scheduled_campaign_can_be_launched():
         campaign_launch_start(campaign=campaign)
 
 
-def test_suppressed_customers_are_excluded_with_their_reason(django_capture_on_commit_callbacks, dormant):
+def test_suppressed_customers_are_excluded_with_their_reason(
+    django_capture_on_commit_callbacks, dormant
+):
     ok = CustomerRfmFactory(segment=dormant)
     dnc = CustomerRfmFactory(segment=dormant)
     DoNotContact.objects.create(scope="customer", customer=dnc.customer, reason="request")
     refused = CustomerRfmFactory(segment=dormant)
-    ProductRefusal.objects.create(customer=refused.customer, product="WATER-SERVER", refused_at=timezone.now())
+    ProductRefusal.objects.create(
+        customer=refused.customer, product="WATER-SERVER", refused_at=timezone.now()
+    )
     refused_other = CustomerRfmFactory(segment=dormant)
-    ProductRefusal.objects.create(customer=refused_other.customer, product="COFFEE", refused_at=timezone.now())
+    ProductRefusal.objects.create(
+        customer=refused_other.customer, product="COFFEE", refused_at=timezone.now()
+    )
     no_phone = CustomerRfmFactory(segment=dormant, customer=CustomerFactory(phone=None))
     dnc_number = CustomerRfmFactory(segment=dormant)
-    DoNotContact.objects.create(scope="phone", phone=dnc_number.customer.phone, reason="wrong_number")
+    DoNotContact.objects.create(
+        scope="phone", phone=dnc_number.customer.phone, reason="wrong_number"
+    )
     campaign = scheduled()
     campaign.target_segments.set([dormant])
 
@@ -99,20 +109,39 @@ def test_suppressed_customers_are_excluded_with_their_reason(django_capture_on_c
     assert reasons[no_phone.customer_id] == CloseReason.NO_PHONE
     assert reasons[dnc_number.customer_id] == CloseReason.PHONE_DO_NOT_CONTACT
     record = CampaignLaunch.objects.get(campaign=campaign)
-    assert record.excluded == {"do_not_contact": 1, "refused_product": 1, "no_phone": 1, "phone_dnc": 1}
+    assert record.excluded == {
+        "do_not_contact": 1,
+        "refused_product": 1,
+        "no_phone": 1,
+        "phone_dnc": 1,
+    }
     assert record.targeted == 6 and record.treatment == 2
     assert members(campaign, status=MemberStatus.EXCLUDED, group=MemberGroup.NONE).count() == 4
 
 
-def test_email_campaign_needs_consent_and_honours_the_latest_opt_out(django_capture_on_commit_callbacks, dormant):
+def test_email_campaign_needs_consent_and_honours_the_latest_opt_out(
+    django_capture_on_commit_callbacks, dormant
+):
     consented = CustomerRfmFactory(segment=dormant)
     opted_out = CustomerRfmFactory(segment=dormant)
     silent = CustomerRfmFactory(segment=dormant)
     no_email = CustomerRfmFactory(segment=dormant, customer=CustomerFactory(email=None))
     earlier = timezone.now() - timedelta(days=10)
     for rfm in (consented, opted_out, no_email):
-        ConsentRecord.objects.create(customer=rfm.customer, channel="email", status="granted", source="form", recorded_at=earlier)
-    ConsentRecord.objects.create(customer=opted_out.customer, channel="email", status="withdrawn", source="link", recorded_at=timezone.now())
+        ConsentRecord.objects.create(
+            customer=rfm.customer,
+            channel="email",
+            status="granted",
+            source="form",
+            recorded_at=earlier,
+        )
+    ConsentRecord.objects.create(
+        customer=opted_out.customer,
+        channel="email",
+        status="withdrawn",
+        source="link",
+        recorded_at=timezone.now(),
+    )
     campaign = scheduled(channel=Channel.EMAIL)
     campaign.target_segments.set([dormant])
 
@@ -128,7 +157,9 @@ def test_email_campaign_needs_consent_and_honours_the_latest_opt_out(django_capt
     }
 
 
-def test_holdout_is_exact_reproducible_and_picked_by_the_stored_seed(django_capture_on_commit_callbacks, dormant):
+def test_holdout_is_exact_reproducible_and_picked_by_the_stored_seed(
+    django_capture_on_commit_callbacks, dormant
+):
     rows = CustomerRfmFactory.create_batch(40, segment=dormant)
     suppressed = rows[0]
     DoNotContact.objects.create(scope="customer", customer=suppressed.customer, reason="request")
@@ -142,14 +173,18 @@ def test_holdout_is_exact_reproducible_and_picked_by_the_stored_seed(django_capt
     eligible = sorted(r.customer_id for r in rows[1:])
     # Independent computation: 39 eligible × 12.5 % = 4.875 → 5, smallest md5("seed:id").
     expected = sorted(eligible, key=lambda cid: (holdout_key(campaign.holdout_seed, cid), cid))[:5]
-    held = sorted(members(campaign, group=MemberGroup.HOLDOUT).values_list("customer_id", flat=True))
+    held = sorted(
+        members(campaign, group=MemberGroup.HOLDOUT).values_list("customer_id", flat=True)
+    )
     assert held == sorted(expected)
     assert members(campaign, status=MemberStatus.HELD_OUT).count() == 5
     assert members(campaign, group=MemberGroup.TREATMENT, status=MemberStatus.QUEUED).count() == 34
     assert holdout_size(39, Decimal("12.5")) == 5
 
 
-def test_members_are_ordered_existing_then_dormant_then_new_then_by_m_and_r(django_capture_on_commit_callbacks):
+def test_members_are_ordered_existing_then_dormant_then_new_then_by_m_and_r(
+    django_capture_on_commit_callbacks,
+):
     existing = SegmentFactory(lifecycle=Lifecycle.EXISTING)
     dormant = SegmentFactory(lifecycle=Lifecycle.DORMANT)
     new = SegmentFactory(lifecycle=Lifecycle.NEW)
@@ -165,25 +200,45 @@ def test_members_are_ordered_existing_then_dormant_then_new_then_by_m_and_r(djan
         campaign_launch_start(campaign=campaign)
 
     order = list(members(campaign).order_by("rank").values_list("customer_id", flat=True))
-    assert order == [e1.customer_id, d_high_r2.customer_id, d_high_r1.customer_id, d_low.customer_id, n1.customer_id]
+    assert order == [
+        e1.customer_id,
+        d_high_r2.customer_id,
+        d_high_r1.customer_id,
+        d_low.customer_id,
+        n1.customer_id,
+    ]
     tiers = dict(members(campaign).values_list("customer_id", "tier"))
-    assert tiers[e1.customer_id] == 1 and tiers[d_low.customer_id] == 2 and tiers[n1.customer_id] == 3
+    assert (
+        tiers[e1.customer_id] == 1 and tiers[d_low.customer_id] == 2 and tiers[n1.customer_id] == 3
+    )
 
 
 def test_extra_filters_narrow_the_target(django_capture_on_commit_callbacks, dormant):
     tokyo = CustomerRfmFactory(segment=dormant, customer=CustomerFactory(prefecture="東京都"))
     CustomerRfmFactory(segment=dormant, customer=CustomerFactory(prefecture="大阪府"))
-    campaign = scheduled(extra_filters={"all": [{"field": "prefecture", "op": "eq", "value": "東京都"}]})
+    campaign = scheduled(
+        extra_filters={"all": [{"field": "prefecture", "op": "eq", "value": "東京都"}]}
+    )
     campaign.target_segments.set([dormant])
     with django_capture_on_commit_callbacks(execute=True):
         campaign_launch_start(campaign=campaign)
     assert list(members(campaign).values_list("customer_id", flat=True)) == [tokyo.customer_id]
 
 
-def test_birthday_campaign_takes_customers_born_in_the_launch_month(django_capture_on_commit_callbacks, dormant):
+def test_birthday_campaign_takes_customers_born_in_the_launch_month(
+    django_capture_on_commit_callbacks, dormant
+):
     month = timezone.localdate().month
-    born = CustomerRfmFactory(segment=dormant, customer=CustomerFactory(birth_date=timezone.localdate().replace(year=1980, day=1)))
-    CustomerRfmFactory(segment=dormant, customer=CustomerFactory(birth_date=timezone.localdate().replace(year=1980, day=1, month=month % 12 + 1)))
+    born = CustomerRfmFactory(
+        segment=dormant,
+        customer=CustomerFactory(birth_date=timezone.localdate().replace(year=1980, day=1)),
+    )
+    CustomerRfmFactory(
+        segment=dormant,
+        customer=CustomerFactory(
+            birth_date=timezone.localdate().replace(year=1980, day=1, month=month % 12 + 1)
+        ),
+    )
     campaign = scheduled(kind=CampaignKind.BIRTHDAY_MONTH)
     campaign.target_segments.set([dormant])
     with django_capture_on_commit_callbacks(execute=True):
@@ -192,7 +247,9 @@ def test_birthday_campaign_takes_customers_born_in_the_launch_month(django_captu
 
 
 @pytest.mark.parametrize("mode", [AssignmentMode.ROUND_ROBIN, AssignmentMode.WEIGHTED])
-def test_push_assignment_shares_members_by_capacity(django_capture_on_commit_callbacks, dormant, mode):
+def test_push_assignment_shares_members_by_capacity(
+    django_capture_on_commit_callbacks, dormant, mode
+):
     CustomerRfmFactory.create_batch(300, segment=dormant)
     team = TeamFactory()
     big = agent_on(team, capacity=200)
@@ -211,14 +268,20 @@ def test_push_assignment_shares_members_by_capacity(django_capture_on_commit_cal
         assert abs(counts[big.pk] - 200) <= 2 and sum(counts.values()) == 300
     # Shares interleave along the launch order: the first 30 are split close to the weights too.
     first = list(members(campaign).order_by("rank").values_list("owner_id", flat=True)[:30])
-    assert first.count(big.pk) == (15 if mode == AssignmentMode.ROUND_ROBIN else pytest.approx(20, abs=2))
+    assert first.count(big.pk) == (
+        15 if mode == AssignmentMode.ROUND_ROBIN else pytest.approx(20, abs=2)
+    )
 
 
 def test_named_owner_comes_from_the_customer_attribute(django_capture_on_commit_callbacks, dormant):
     team = TeamFactory()
     sato = agent_on(team, username="sato")
-    owned = CustomerRfmFactory(segment=dormant, customer=CustomerFactory(attributes={"owner": "sato"}))
-    unknown = CustomerRfmFactory(segment=dormant, customer=CustomerFactory(attributes={"owner": "nobody"}))
+    owned = CustomerRfmFactory(
+        segment=dormant, customer=CustomerFactory(attributes={"owner": "sato"})
+    )
+    unknown = CustomerRfmFactory(
+        segment=dormant, customer=CustomerFactory(attributes={"owner": "nobody"})
+    )
     campaign = scheduled(assignment_mode=AssignmentMode.OWNER)
     campaign.target_segments.set([dormant])
     with django_capture_on_commit_callbacks(execute=True):

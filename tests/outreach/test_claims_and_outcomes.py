@@ -1,0 +1,259 @@
+"""Claiming the next member and logging outcomes through the services."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from customers.models import DoNotContact, ProductRefusal, SegmentationRun
+from outreach.claiming import claim_next, claim_release, claim_verify, claims_expire
+from outreach.models import (
+    CampaignMember,
+    CloseReason,
+    ContactAttempt,
+    Disposition,
+    Lane,
+    MemberStatus,
+)
+from outreach.outcomes import callback_schedule, contact_log
+from tests.factories import CampaignFactory, CustomerFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def member_of(campaign, customer=None, **fields):
+    fields.setdefault("due_at", fields.pop("due", None) or campaign.created_at - timedelta(days=1))
+    return CampaignMember.objects.create(
+        campaign=campaign, customer=customer or CustomerFactory(), group="treatment", **fields
+    )
+
+
+def code(name):
+    return Disposition.objects.get(code=name)
+
+
+def test_claim_serves_the_best_ranked_member_and_is_idempotent(running_campaign, agent_x, now):
+    second = member_of(running_campaign, rank=2)
+    first = member_of(running_campaign, rank=1)
+
+    result = claim_next(agent=agent_x, now=now)
+    again = claim_next(agent=agent_x, now=now)
+
+    assert result.member.pk == first.pk
+    assert again.member.pk == first.pk and again.resumed
+    first.refresh_from_db()
+    assert first.status == MemberStatus.CLAIMED and first.claimed_by == agent_x
+    second.refresh_from_db()
+    assert second.status == MemberStatus.QUEUED
+
+
+def test_agent_not_on_the_campaign_gets_nothing(running_campaign, now):
+    from tests.factories import TeamFactory, agent_on
+
+    outsider = agent_on(TeamFactory())
+    member_of(running_campaign)
+    result = claim_next(agent=outsider, now=now)
+    assert result.member is None
+
+
+def test_due_callbacks_come_first_and_personal_ones_only_to_their_agent(
+    running_campaign, agent_x, agent_y, now
+):
+    member_of(running_campaign, rank=1)
+    personal = member_of(
+        running_campaign,
+        rank=9,
+        lane=Lane.CALLBACK,
+        callback_agent=agent_x,
+        due=now - timedelta(minutes=1),
+    )
+    assert claim_next(agent=agent_y, now=now).member.pk != personal.pk
+    assert claim_next(agent=agent_x, now=now).member.pk == personal.pk
+
+
+def test_a_callback_not_yet_due_waits(running_campaign, agent_x, now):
+    member_of(running_campaign, lane=Lane.CALLBACK, due=now + timedelta(minutes=5))
+    assert claim_next(agent=agent_x, now=now).member is None
+
+
+def test_release_puts_the_member_back(running_campaign, agent_x, agent_y, now):
+    m = member_of(running_campaign)
+    claim_next(agent=agent_x, now=now)
+    with pytest.raises(ValidationError):
+        claim_release(member=m, agent=agent_y)
+    claim_release(member=m, agent=agent_x)
+    assert claim_next(agent=agent_y, now=now).member.pk == m.pk
+
+
+def test_abandoned_claims_expire(running_campaign, agent_x, agent_y, now, settings):
+    m = member_of(running_campaign)
+    claim_next(agent=agent_x, now=now)
+    assert claims_expire(now=now + timedelta(minutes=settings.OUTREACH_CLAIM_MINUTES - 1)) == 0
+    assert claims_expire(now=now + timedelta(minutes=settings.OUTREACH_CLAIM_MINUTES)) == 1
+    assert claim_next(agent=agent_y, now=now).member.pk == m.pk
+
+
+def test_no_answer_schedules_a_retry_row(
+    running_campaign, agent_x, now, django_capture_on_commit_callbacks
+):
+    m = member_of(running_campaign)
+    claim_next(agent=agent_x, now=now)
+    with django_capture_on_commit_callbacks(execute=True):
+        contact_log(
+            member=m, agent=agent_x, disposition=code("no_answer"), idempotency_key="k1", now=now
+        )
+    m.refresh_from_db()
+    assert m.status == MemberStatus.QUEUED and m.lane == Lane.RETRY and m.attempts == 1
+    assert m.due_at == now + timedelta(
+        minutes=code("no_answer").retry_after_minutes or running_campaign.retry_after_minutes
+    )
+    assert SegmentationRun.objects.filter(cause="outcome").exists()
+
+
+def test_double_submission_logs_once(running_campaign, agent_x, now):
+    m = member_of(running_campaign)
+    claim_next(agent=agent_x, now=now)
+    first = contact_log(
+        member=m, agent=agent_x, disposition=code("no_answer"), idempotency_key="same", now=now
+    )
+    second = contact_log(
+        member=m, agent=agent_x, disposition=code("no_answer"), idempotency_key="same", now=now
+    )
+    assert first.pk == second.pk
+    assert ContactAttempt.objects.count() == 1
+    m.refresh_from_db()
+    assert m.attempts == 1
+
+
+def test_success_converts_and_closes(running_campaign, agent_x, now):
+    m = member_of(running_campaign)
+    claim_next(agent=agent_x, now=now)
+    success = Disposition.objects.filter(success=True, is_active=True).first()
+    contact_log(
+        member=m,
+        agent=agent_x,
+        disposition=success,
+        idempotency_key="s",
+        disclosure_given=True,
+        now=now,
+    )
+    m.refresh_from_db()
+    assert (
+        m.status == MemberStatus.DONE
+        and m.close_reason == CloseReason.CONVERTED
+        and m.converted_at == now
+    )
+
+
+def test_success_on_a_call_needs_the_disclosure(running_campaign, agent_x, now):
+    m = member_of(running_campaign)
+    claim_next(agent=agent_x, now=now)
+    success = Disposition.objects.filter(success=True, requires_disclosure=True).first()
+    with pytest.raises(ValidationError) as error:
+        contact_log(member=m, agent=agent_x, disposition=success, idempotency_key="s", now=now)
+    assert "disclosure_given" in error.value.message_dict
+    assert not ContactAttempt.objects.exists()
+
+
+def test_attempts_run_out(running_campaign, agent_x, now):
+    running_campaign.max_attempts = 2
+    running_campaign.save()
+    m = member_of(running_campaign, attempts=1)
+    claim_next(agent=agent_x, now=now)
+    contact_log(
+        member=m, agent=agent_x, disposition=code("no_answer"), idempotency_key="x", now=now
+    )
+    m.refresh_from_db()
+    assert m.status == MemberStatus.DONE and m.close_reason == CloseReason.EXHAUSTED
+
+
+def test_refusal_in_one_campaign_blocks_a_claim_held_in_another_of_the_same_product(
+    team, running_campaign, agent_x, agent_y, now
+):
+    other = CampaignFactory(state="running", product=running_campaign.product)
+    team.campaigns.add(other)
+    customer = CustomerFactory()
+    held = member_of(running_campaign, customer=customer)
+    refusing = member_of(other, customer=customer)
+    assert claim_next(agent=agent_x, campaign=running_campaign, now=now).member.pk == held.pk
+    assert claim_next(agent=agent_y, campaign=other, now=now).member.pk == refusing.pk
+
+    contact_log(
+        member=refusing, agent=agent_y, disposition=code("refused"), idempotency_key="r", now=now
+    )
+
+    assert ProductRefusal.objects.filter(
+        customer=customer, product=running_campaign.product
+    ).exists()
+    verdict = claim_verify(member=held, agent=agent_x, now=now)
+    assert not verdict.allowed and verdict.blocks[0].code == CloseReason.REFUSED_PRODUCT
+    held.refresh_from_db()
+    assert held.status == MemberStatus.EXCLUDED and held.close_reason == CloseReason.REFUSED_PRODUCT
+    assert claim_next(agent=agent_x, campaign=running_campaign, now=now).member is None
+    with pytest.raises(ValidationError):
+        contact_log(
+            member=held,
+            agent=agent_x,
+            disposition=code("no_answer"),
+            idempotency_key="late",
+            now=now,
+        )
+
+
+def test_do_not_contact_stops_every_campaign(team, running_campaign, agent_x, now):
+    email = CampaignFactory(state="running", channel="email", product="OTHER")
+    customer = CustomerFactory()
+    m = member_of(running_campaign, customer=customer)
+    other = member_of(email, customer=customer)
+    claim_next(agent=agent_x, now=now)
+    contact_log(
+        member=m, agent=agent_x, disposition=code("do_not_contact"), idempotency_key="d", now=now
+    )
+    assert DoNotContact.objects.filter(scope="customer", customer=customer).exists()
+    other.refresh_from_db()
+    assert (
+        other.status == MemberStatus.EXCLUDED and other.close_reason == CloseReason.DO_NOT_CONTACT
+    )
+
+
+def test_callback_outcome_needs_a_time_inside_the_window(running_campaign, agent_x, now):
+    m = member_of(running_campaign)
+    claim_next(agent=agent_x, now=now)
+    callback = Disposition.objects.filter(callback=True).first()
+    with pytest.raises(ValidationError) as error:
+        contact_log(
+            member=m,
+            agent=agent_x,
+            disposition=callback,
+            idempotency_key="c",
+            callback_at=now.replace(hour=22),
+            now=now,
+        )
+    assert "callback_at" in error.value.message_dict
+    contact_log(
+        member=m,
+        agent=agent_x,
+        disposition=callback,
+        idempotency_key="c",
+        callback_at=now.replace(hour=15),
+        callback_personal=True,
+        now=now,
+    )
+    m.refresh_from_db()
+    assert (
+        m.lane == Lane.CALLBACK and m.due_at == now.replace(hour=15) and m.callback_agent == agent_x
+    )
+
+
+def test_schedule_callback_on_a_held_member(running_campaign, agent_x, agent_y, now):
+    m = member_of(running_campaign)
+    claim_next(agent=agent_x, now=now)
+    with pytest.raises(ValidationError):
+        callback_schedule(member=m, agent=agent_y, at=now.replace(hour=16), now=now)
+    callback_schedule(member=m, agent=agent_x, at=now.replace(hour=16), now=now)
+    m.refresh_from_db()
+    assert (
+        m.status == MemberStatus.QUEUED and m.lane == Lane.CALLBACK and m.callback_agent == agent_x
+    )
