@@ -2,4 +2,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("customers/", include("customers.api_urls")),
+    path("outreach/", include("outreach.api_urls")),
 ]

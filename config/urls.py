@@ -13,6 +13,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("customers/", include("customers.urls")),
+    path("campaigns/", include("campaigns.urls")),
     path("api/", include("config.api_urls")),
 ]
 

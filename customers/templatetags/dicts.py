@@ -19,3 +19,9 @@ def cell(value):
     if isinstance(value, dict):
         return " / ".join(f"{k}: {v}" for k, v in value.items())
     return value
+
+
+@register.filter
+def sum_values(values):
+    """Sum of numbers (e.g. ``launch.excluded.values``)."""
+    return sum(values or [])
