@@ -27,8 +27,15 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ("kind", "channel", "state")
     search_fields = ("name", "product")
     filter_horizontal = ("target_segments",)
-    readonly_fields = ("state", "holdout_seed", "created_by", "created_at", "updated_at")
-    actions = ("pause_campaigns", "resume_campaigns")
+    readonly_fields = (
+        "state",
+        "holdout_seed",
+        "launched_at",
+        "created_by",
+        "created_at",
+        "updated_at",
+    )
+    actions = ("launch_campaigns", "pause_campaigns", "resume_campaigns")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.state not in EDITABLE_STATES:
@@ -56,6 +63,23 @@ class CampaignAdmin(admin.ModelAdmin):
                 self.message_user(
                     request, done_message % {"name": campaign}, level=messages.SUCCESS
                 )
+
+    @admin.action(description=gettext_lazy("Launch selected scheduled campaigns"))
+    def launch_campaigns(self, request, queryset):
+        from outreach.launch import campaign_launch_start
+
+        for campaign in queryset.order_by("pk"):
+            try:
+                campaign_launch_start(campaign=campaign, by=request.user)
+            except ValidationError as error:
+                self.message_user(
+                    request,
+                    _("“%(name)s”: %(error)s")
+                    % {"name": campaign, "error": " ".join(error.messages)},
+                    level=messages.ERROR,
+                )
+            else:
+                self.message_user(request, _("“%(name)s”: launch started.") % {"name": campaign})
 
     @admin.action(description=gettext_lazy("Pause selected campaigns"))
     def pause_campaigns(self, request, queryset):

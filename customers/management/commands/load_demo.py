@@ -12,6 +12,7 @@ from config.roles import ADMIN, AGENT, SUPERVISOR
 from customers.demo_data import generate
 from customers.models import ImportJob, ImportKind, ImportState
 from customers.services.imports import import_job_configure, import_job_create, import_job_start
+from outreach.demo import demo_outreach_setup
 from outreach.services import roles_ensure
 
 DEMO_SOURCE = "demo"
@@ -55,6 +56,8 @@ class Command(BaseCommand):
                     (ImportKind.PURCHASES, files.purchases),
                 ):
                     self._import(kind, path, supervisor)
+        agents = list(get_user_model().objects.filter(groups__name=AGENT).order_by("username"))
+        self.stdout.write(demo_outreach_setup(supervisor=supervisor, agents=agents))
         self._print_logins()
 
     def _users(self):
