@@ -25,6 +25,13 @@ Definitions the fields rely on:
   is the stored value from the last scoring run, compared as a plain number.
   ``category_bought`` counts purchases up to the end of the reference date; ``within_days: N``
   keeps those at most N days ago (N = 0: on the reference date itself).
+* **Contact history** (``contacted``, ``reached``, ``converted_by_campaign``) is read from the
+  logged contact attempts (``outreach.ContactAttempt``) up to the end of the reference date, like
+  purchases; ``within_days: N`` keeps those at most N days ago. ``reached`` and
+  ``converted_by_campaign`` use the flags copied onto the attempt when it was logged (reached in
+  person; success, i.e. converted). Refusals are ``product_refused`` (``is_true`` with
+  ``within_days``: refused any product in the last N days). A campaign named in a rule must
+  exist when the rule is saved (``validate_conditions``).
 * **Age** is whole years at the reference date, the birthday counting from its own day (born
   1990-05-10: 34 on 2025-05-09, 35 on 2025-05-10; born on 29 February: a year older on 1 March in
   common years). It is translated into ``birth_date`` ranges, so no SQL date arithmetic is needed.
@@ -95,6 +102,7 @@ MAX_CONDITIONS = 50
 MAX_LIST = 100
 MAX_DAYS = 36_500
 MAX_COUNT = 2_147_483_647
+MAX_ID = 9_223_372_036_854_775_807  # BigAutoField
 MAX_AGE = 150
 MAX_AMOUNT = Decimal("1e14")
 GROUPS = ("all", "any", "not")
@@ -209,6 +217,21 @@ def _show_gender(value: Any) -> str:
     return str(Gender(value).label)
 
 
+def _show_campaign(value: Any) -> str:
+    """``#12 夏の休眠掘り起こし``; a campaign deleted since the rule was saved shows as such."""
+    from campaigns.models import Campaign
+
+    name = Campaign.objects.filter(pk=value).values_list("name", flat=True).first()
+    return f"#{value} {name}" if name is not None else _("#%(id)s (deleted)") % {"id": value}
+
+
+def _missing_campaigns(values: Sequence[Any]) -> list[Any]:
+    from campaigns.models import Campaign
+
+    found = set(Campaign.objects.filter(pk__in=values).values_list("pk", flat=True))
+    return [value for value in dict.fromkeys(values) if value not in found]
+
+
 @dataclass(frozen=True)
 class Kind:
     """What one value of a field may be, how it is shown and how it reaches the query."""
@@ -219,6 +242,10 @@ class Kind:
     convert: Callable[[Any], Any] = lambda value: value
     show: Callable[[Any], str] = str
     ranges: bool = False  # show runs of whole numbers as 2–4
+    # Values that must name an existing row, checked on save only (``validate_conditions``): the
+    # values of the list given that name nothing, and the message that says so.
+    missing: Callable[[Sequence[Any]], list[Any]] | None = None
+    missing_message: Promise | None = None
 
 
 KINDS: dict[str, Kind] = {
@@ -268,6 +295,16 @@ KINDS: dict[str, Kind] = {
         ),
         Kind("attribute", gettext_lazy("text or numbers"), _check_attribute_value),
         Kind("flag", gettext_lazy("true (or leave the value out)"), lambda value: None),
+        Kind(
+            "campaign",
+            gettext_lazy("campaign ids: the number in the campaign's address (/campaigns/12/)"),
+            _int_between(1, MAX_ID),
+            show=_show_campaign,
+            missing=_missing_campaigns,
+            missing_message=gettext_lazy(
+                "%(path)s: “%(field)s” names campaign %(value)s, which does not exist. Use the number in the campaign's address (/campaigns/12/)."
+            ),
+        ),
     )
 }
 
@@ -333,7 +370,8 @@ class Extra:
     name: str
     kind: str
     required: bool = False
-    template: Promise | None = None  # how the condition reads when the key is present
+    # How the condition reads when the key is present: one template, or one per operator.
+    template: Promise | Mapping[str, Promise] | None = None
 
 
 @dataclass(frozen=True)
@@ -556,6 +594,59 @@ def _read_do_not_contact(
     ).exists()
 
 
+def _attempts(
+    customer: Any,
+    condition: Mapping[str, Any],
+    reference_date: date,
+    *,
+    window: bool = True,
+    **flags: Any,
+) -> QuerySet[Any]:
+    """The customer's contact attempts up to the end of the reference date (and within N days).
+
+    ``flags`` narrow them (``reached=True``, ``success=True``); the flags are the ones copied onto
+    the attempt when it was logged, so editing the disposition catalogue later changes nothing.
+    """
+    from outreach.models import ContactAttempt  # outreach imports customers: import when used
+
+    attempts = ContactAttempt.objects.filter(
+        customer=customer,
+        attempted_at__lt=_day_start(reference_date + timedelta(days=1)),
+        **flags,
+    )
+    if condition.get("op") == "eq":
+        attempts = attempts.filter(campaign_id=condition["value"])
+    elif condition.get("op") == "any_of":
+        attempts = attempts.filter(campaign_id__in=condition["value"])
+    within = condition.get("within_days")
+    if window and within is not None:
+        attempts = attempts.filter(
+            attempted_at__gte=_day_start(reference_date - timedelta(days=within))
+        )
+    return attempts
+
+
+def _contact_history(**flags: Any) -> tuple[Builder, Reader]:
+    """A field over the contact attempts with ``flags``: is_true / is_false, or a campaign.
+
+    The explanation reads the local date of the latest such attempt up to the reference date,
+    inside the window or not, so that a miss shows how far off it was (None: there is none).
+    """
+
+    def build(op: str, value: Any, condition: Mapping[str, Any], reference_date: date) -> Q:
+        found = Q(Exists(_attempts(OuterRef("customer"), condition, reference_date, **flags)))
+        return ~found if op == "is_false" else found
+
+    def read(rfm: CustomerRfm, condition: Mapping[str, Any], reference_date: date) -> date | None:
+        attempts = _attempts(rfm.customer_id, condition, reference_date, window=False, **flags)
+        latest = attempts.order_by("-attempted_at").values_list("attempted_at", flat=True).first()
+        if latest is None:
+            return None
+        return timezone.localtime(latest, timezone.get_default_timezone()).date()
+
+    return build, read
+
+
 def _read(attribute: str) -> Reader:
     return lambda rfm, condition, reference_date: getattr(rfm, attribute)
 
@@ -589,6 +680,30 @@ def _text(name: str, label: Promise, kind: str) -> FieldSpec:
         TEXT_OPS,
         _column(f"customer__{name}", nullable=False),
         _read_customer(name),
+    )
+
+
+def _contact_field(
+    name: str,
+    label: Promise,
+    *,
+    yes: Promise,
+    no: Promise,
+    yes_within: Promise,
+    no_within: Promise,
+    **flags: Any,
+) -> FieldSpec:
+    """Whether the customer has a contact attempt with ``flags`` (ever, or within N days)."""
+    return FieldSpec(
+        name,
+        label,
+        "flag",
+        ("is_true", "is_false"),
+        *_contact_history(**flags),
+        templates={"is_true": yes, "is_false": no},
+        extras=(
+            Extra("within_days", "days", template={"is_true": yes_within, "is_false": no_within}),
+        ),
     )
 
 
@@ -667,7 +782,56 @@ FIELDS: dict[str, FieldSpec] = {
                 Extra(
                     "within_days",
                     "days",
-                    template=gettext_lazy("%(field)s %(value)s within %(within_days)s days"),
+                    template={
+                        "any_of": gettext_lazy("%(field)s %(value)s within %(within_days)s days"),
+                        "is_true": gettext_lazy("Refused any product within %(within_days)s days"),
+                    },
+                ),
+            ),
+        ),
+        _contact_field(
+            "contacted",
+            gettext_lazy("Contacted (any attempt)"),
+            yes=gettext_lazy("Contacted"),
+            no=gettext_lazy("Not contacted"),
+            yes_within=gettext_lazy("Contacted within %(within_days)s days"),
+            no_within=gettext_lazy("Not contacted within %(within_days)s days"),
+        ),
+        _contact_field(
+            "reached",
+            gettext_lazy("Reached in person"),
+            yes=gettext_lazy("Reached in person"),
+            no=gettext_lazy("Never reached in person"),
+            yes_within=gettext_lazy("Reached in person within %(within_days)s days"),
+            no_within=gettext_lazy("Not reached in person within %(within_days)s days"),
+            reached=True,
+        ),
+        FieldSpec(
+            "converted_by_campaign",
+            gettext_lazy("Converted by campaign"),
+            "campaign",
+            ("eq", "any_of", "is_true"),
+            *_contact_history(success=True),
+            templates={
+                "eq": gettext_lazy("Converted by campaign %(value)s"),
+                "any_of": gettext_lazy("Converted by any of campaigns %(value)s"),
+                "is_true": gettext_lazy("Converted by any campaign"),
+            },
+            extras=(
+                Extra(
+                    "within_days",
+                    "days",
+                    template={
+                        "eq": gettext_lazy(
+                            "Converted by campaign %(value)s within %(within_days)s days"
+                        ),
+                        "any_of": gettext_lazy(
+                            "Converted by any of campaigns %(value)s within %(within_days)s days"
+                        ),
+                        "is_true": gettext_lazy(
+                            "Converted by any campaign within %(within_days)s days"
+                        ),
+                    },
                 ),
             ),
         ),
@@ -1005,9 +1169,38 @@ class _Validator:
             )
 
 
-def validate_conditions(conditions: dict[str, Any]) -> None:
-    """Raise ``ConditionError`` if the rule is not a valid condition tree; return None if it is."""
+def _check_shape(conditions: dict[str, Any]) -> None:
+    """The checks that need no database: well-formed, known fields, operators and values."""
     _Validator().node(conditions, "", 0)
+
+
+def _check_references(conditions: dict[str, Any]) -> None:
+    """Values that must name an existing row (campaigns) do; the rule's shape is already valid."""
+    for path, leaf in _leaves(conditions):
+        spec = FIELDS[leaf["field"]]
+        op = OPS[leaf["op"]]
+        if spec.kind.missing is None or op.shape not in (ONE, LIST):
+            continue
+        values = leaf["value"] if op.shape == LIST else [leaf["value"]]
+        missing = spec.kind.missing(values)
+        if missing:
+            raise ConditionError(
+                spec.kind.missing_message,
+                code="does_not_exist",
+                params={"field": spec.name, "value": _shown(missing[0])},
+                path=path,
+            )
+
+
+def validate_conditions(conditions: dict[str, Any]) -> None:
+    """Raise ``ConditionError`` if the rule cannot be saved; return None if it can.
+
+    Besides the shape of the tree, every campaign a condition names must exist. Compiling,
+    explaining and describing check the shape only: a campaign deleted after the rule was saved
+    makes its condition match nobody (its attempts went with it) instead of stopping every run.
+    """
+    _check_shape(conditions)
+    _check_references(conditions)
 
 
 # --- Translation, explanation, description ------------------------------------------------------
@@ -1068,7 +1261,7 @@ def conditions_to_q(conditions: dict[str, Any], *, reference_date: date) -> Q:
     always be used in ``When()`` (first matching segment wins) and ``~`` of it matches nobody.
     """
     _check_reference_date(reference_date)
-    validate_conditions(conditions)
+    _check_shape(conditions)
     q = _build(conditions, reference_date)
     return _EVERYONE if q is None else q
 
@@ -1085,7 +1278,7 @@ def explain_conditions(
     from customers.models.segments import CustomerRfm
 
     _check_reference_date(reference_date)
-    validate_conditions(conditions)
+    _check_shape(conditions)
     leaves = list(_leaves(conditions))
     if not leaves:
         return []
@@ -1134,7 +1327,10 @@ def _describe_leaf(leaf: Mapping[str, Any]) -> str:
     template = spec.templates.get(op.name, op.template)
     for extra in spec.extras:
         if extra.template is not None and extra.name in leaf:
-            template = extra.template
+            if isinstance(extra.template, Mapping):
+                template = extra.template.get(op.name, template)
+            else:
+                template = extra.template
             params[extra.name] = KINDS[extra.kind].show(leaf[extra.name])
     if op.shape == BOOL and value is False and op.template_false is not None:
         template = op.template_false
@@ -1176,6 +1372,6 @@ def _describe(node: Mapping[str, Any], *, nested: bool) -> str | None:
 
 def describe_conditions(conditions: dict[str, Any]) -> str:
     """A one-line description in the active language, e.g. ``R in 4–5 and F ≥ 4``."""
-    validate_conditions(conditions)
+    _check_shape(conditions)
     text = _describe(conditions, nested=False)
     return _("All customers") if text is None else text

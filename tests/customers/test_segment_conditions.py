@@ -905,8 +905,8 @@ def test_catalogue_entries():
     expected = {
         "r", "f", "m", "recency_days", "frequency", "monetary", "purchase_count", "total_amount",
         "first_purchase_days_ago", "last_purchase_days_ago", "prefecture", "gender", "country",
-        "age", "birth_month", "tags", "category_bought", "product_refused", "do_not_contact",
-        "attribute",
+        "age", "birth_month", "tags", "category_bought", "product_refused", "contacted", "reached",
+        "converted_by_campaign", "do_not_contact", "attribute",
     }  # fmt: skip
     assert set(FIELDS) == expected
     for name, spec in FIELDS.items():
