@@ -11,6 +11,13 @@ ROLES = (AGENT, SUPERVISOR, ADMIN)
 ROLE_PERMISSIONS: dict[str, dict[str, list[str] | str]] = {
     AGENT: {
         "customers": ["view_customer", "view_purchase"],
+        "campaigns": ["view_campaign"],
+        "outreach": [
+            "view_disposition",
+            "view_campaignmember",
+            "add_contactattempt",
+            "view_contactattempt",
+        ],
     },
     SUPERVISOR: {
         "customers": "*",

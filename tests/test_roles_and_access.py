@@ -16,13 +16,22 @@ def test_roles_are_created_by_migrate_and_by_the_command():
         g.name: set(g.permissions.values_list("codename", flat=True)) for g in Group.objects.all()
     }
     assert set(groups) == {"agent", "supervisor", "admin"}
-    assert groups["agent"] == {"view_customer", "view_purchase"}
+    assert groups["agent"] == {
+        "view_customer",
+        "view_purchase",
+        "view_campaign",
+        "view_disposition",
+        "view_campaignmember",
+        "add_contactattempt",
+        "view_contactattempt",
+    }
     assert {"add_importjob", "change_segment", "add_donotcontact"} <= groups["supervisor"]
     assert "add_user" in groups["admin"] and "add_user" not in groups["supervisor"]
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/customers/", "/customers/imports/", "/customers/segments/", "/admin/"]
+    "path",
+    ["/", "/customers/", "/customers/imports/", "/customers/segments/", "/campaigns/", "/admin/"],
 )
 def test_pages_redirect_anonymous_visitors_to_login(client, path):
     response = client.get(path)
