@@ -24,7 +24,6 @@ from django.db.models import (
     Count,
     DateTimeField,
     Exists,
-    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -91,21 +90,21 @@ def facts_annotations(campaign: Campaign, *, now: datetime, prefix: str = "custo
             from customers.models import Purchase
 
             annotations["f_relationship"] = Exists(Purchase.objects.filter(customer=customer))
-    if campaign.frequency_cap_contacts:
-        recent = (
-            ContactAttempt.objects.filter(
-                customer=customer,
-                counts_as_attempt=True,
-                attempted_at__gt=now - timedelta(days=campaign.frequency_cap_days),
-            )
-            .order_by()
-            .values("customer")
+    cap = campaign.frequency_cap_contacts
+    if cap:
+        recent = ContactAttempt.objects.filter(
+            customer=customer,
+            counts_as_attempt=True,
+            attempted_at__gt=now - timedelta(days=campaign.frequency_cap_days),
         )
         annotations["f_recent_contacts"] = Coalesce(
-            Subquery(recent.annotate(n=Count("id")).values("n")[:1]), 0
+            Subquery(recent.order_by().values("customer").annotate(n=Count("id")).values("n")[:1]),
+            0,
         )
-        annotations["f_oldest_recent_contact"] = Subquery(
-            recent.annotate(first=Min("attempted_at")).values("first")[:1],
+        # The count falls below the cap when the cap-th newest contact leaves the window (with
+        # exactly ``cap`` contacts that is the oldest; with more, the oldest leaving is not enough).
+        annotations["f_capping_contact_at"] = Subquery(
+            recent.order_by("-attempted_at", "-id").values("attempted_at")[cap - 1 : cap],
             output_field=DateTimeField(),
         )
     return annotations
@@ -134,7 +133,7 @@ class Facts:
     consent: str | None = None
     relationship: bool = False
     recent_contacts: int = 0
-    oldest_recent_contact: datetime | None = None
+    capping_contact_at: datetime | None = None  # the cap-th newest contact in the cap's window
 
     @classmethod
     def of(cls, row: Any) -> Facts:
@@ -158,7 +157,7 @@ class Facts:
             consent=get("f_consent"),
             relationship=bool(get("f_relationship", False)),
             recent_contacts=int(get("f_recent_contacts", 0) or 0),
-            oldest_recent_contact=get("f_oldest_recent_contact"),
+            capping_contact_at=get("f_capping_contact_at"),
         )
 
     def usable_phones(self) -> list[str]:
@@ -169,6 +168,24 @@ class Facts:
         if self.phone and not self.dnc_phone and self.phone != self.mobile:
             numbers.append(self.phone)
         return numbers
+
+
+def phone_to_dial(customer: Any) -> str | None:
+    """The number a call to ``customer`` uses now (``Facts.usable_phones``, read from the
+    do-not-contact list): what the agent dials and what the attempt records."""
+    numbers = [n for n in (customer.mobile_phone, customer.phone) if n]
+    listed = set(
+        DoNotContact.objects.filter(scope=DoNotContact.Scope.PHONE, phone__in=numbers).values_list(
+            "phone", flat=True
+        )
+    )
+    usable = Facts(
+        phone=customer.phone,
+        mobile=customer.mobile_phone,
+        dnc_phone=customer.phone in listed,
+        dnc_mobile=customer.mobile_phone in listed,
+    ).usable_phones()
+    return usable[0] if usable else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -488,8 +505,8 @@ def evaluate(
     cap = campaign.frequency_cap_contacts
     if cap and facts.recent_contacts >= cap:
         until = (
-            facts.oldest_recent_contact + timedelta(days=campaign.frequency_cap_days)
-            if facts.oldest_recent_contact
+            facts.capping_contact_at + timedelta(days=campaign.frequency_cap_days)
+            if facts.capping_contact_at
             else None
         )
         blocks.append(

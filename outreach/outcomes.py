@@ -146,7 +146,10 @@ def _log(
     if not address and campaign.channel == Channel.EMAIL:
         address = customer.email or ""
     elif not address:
-        address = customer.mobile_phone or customer.phone or ""
+        # The number the agent was given, not one on the do-not-contact list.
+        address = (
+            compliance.phone_to_dial(customer) or customer.mobile_phone or customer.phone or ""
+        )
     attempt = ContactAttempt.objects.create(
         idempotency_key=idempotency_key,
         member=locked,
