@@ -479,8 +479,14 @@ def evaluate(
     now: datetime,
     attempts: int = 0,
     check_window: bool = True,
+    requested_callback: bool = False,
 ) -> Verdict:
-    """Every rule for one customer in ``campaign`` at ``now``; empty blocks = may contact."""
+    """Every rule for one customer in ``campaign`` at ``now``; empty blocks = may contact.
+
+    A callback the customer asked for (``requested_callback``) is honoured past the attempt
+    limit and the frequency cap — the customer wants the call — but never past a suppression
+    or outside the calling window.
+    """
     blocks: list[Block] = []
     for rule in suppressions_for(campaign):
         if rule.test(campaign, facts):
@@ -494,7 +500,7 @@ def evaluate(
                 False,
             )
         )
-    if campaign.max_attempts and attempts >= campaign.max_attempts:
+    if campaign.max_attempts and attempts >= campaign.max_attempts and not requested_callback:
         blocks.append(
             Block(
                 Check.ATTEMPTS_EXHAUSTED,
@@ -503,7 +509,7 @@ def evaluate(
             )
         )
     cap = campaign.frequency_cap_contacts
-    if cap and facts.recent_contacts >= cap:
+    if cap and facts.recent_contacts >= cap and not requested_callback:
         until = (
             facts.capping_contact_at + timedelta(days=campaign.frequency_cap_days)
             if facts.capping_contact_at

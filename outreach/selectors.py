@@ -263,8 +263,13 @@ def _explain_rules(trace: EligibilityTrace, member: CampaignMember) -> None:
         .first()
     )
     facts = compliance.Facts.of(row)
-    attempts = 0 if member.lane == Lane.CALLBACK else member.attempts
-    verdict = compliance.evaluate(campaign, facts, now=now, attempts=attempts)
+    verdict = compliance.evaluate(
+        campaign,
+        facts,
+        now=now,
+        attempts=member.attempts,
+        requested_callback=member.lane == Lane.CALLBACK,
+    )
     trace.window = verdict.window
     codes = {b.code: b for b in verdict.blocks}
     suppression = verdict.permanent
@@ -282,7 +287,7 @@ def _explain_rules(trace: EligibilityTrace, member: CampaignMember) -> None:
         "attempts",
         compliance.Check.ATTEMPTS_EXHAUSTED not in codes,
         _("Attempts: %(used)s of %(limit)s used") % {"used": member.attempts, "limit": limit},
-        _("A callback the customer asked for is honoured past the limit.")
+        _("A callback the customer asked for is honoured past the limit and the frequency cap.")
         if member.lane == Lane.CALLBACK
         else "",
     )
