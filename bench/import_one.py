@@ -5,20 +5,32 @@ Used by bench/run.py in a child process so that the parent can read the child's 
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
-import _django
+# Not the bench folder itself on the import path: a script there named like a standard module
+# (bench/queue.py) would shadow it. Import the helper as part of the project instead.
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(_BENCH.parent))
+
+from bench import _django  # noqa: E402
 
 _django.setup()
 
 from django.core.files import File  # noqa: E402
 
+from customers.services import imports  # noqa: E402
 from customers.services.imports import (  # noqa: E402
     import_job_configure,
     import_job_create,
     import_job_run,
 )
+
+# An import queues a re-segmentation when it commits; that is a task of its own (a worker runs
+# it), not part of the import's time or memory. Eager Celery would run it in this process.
+imports._enqueue_segmentation = lambda: None
 
 
 def main() -> None:

@@ -23,7 +23,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import _django
+# Not the bench folder itself on the import path: a script there named like a standard module
+# (bench/queue.py) would shadow it. Import the helper as part of the project instead.
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(_BENCH.parent))
+
+from bench import _django  # noqa: E402
 
 _django.setup()
 

@@ -91,7 +91,7 @@ BULK_LOAD_MIN_ROWS = 50_000
 
 
 @contextmanager
-def _bulk_load(table: str, inserting: int) -> Iterator[None]:
+def _bulk_load(table: str, inserting: int, *, unique: bool = False) -> Iterator[None]:
     """Load big inserts without maintaining secondary indexes and foreign keys row by row
     (PostgreSQL only).
 
@@ -100,15 +100,16 @@ def _bulk_load(table: str, inserting: int) -> Iterator[None]:
     row. Both are dropped and re-created inside the merge transaction, so nothing else ever sees
     the table without them; the price is that other sessions wait on the table while a bulk load
     runs — which is why only loads that at least double the table qualify (first loads, mostly).
-    Unique indexes stay: they enforce invariants and the merge relies on them.
+    Unique indexes stay unless ``unique`` (a first load, which relies on no lookup): they are
+    then rebuilt first, and a duplicate raises IntegrityError when they are.
     """
     if not _is_bulk_load(table, inserting):
         yield
         return
-    indexes = _plain_indexes(table)
-    foreign_keys = _foreign_keys(table)
+    indexes = _plain_indexes(table, unique=unique)
+    constraints = _constraints(table, "uf" if unique else "f")
     with connection.cursor() as cursor:
-        for name, _definition in foreign_keys:
+        for name, _definition in constraints:
             cursor.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}")
         for name, _definition in indexes:
             cursor.execute(f"DROP INDEX {quote(name)}")
@@ -116,10 +117,10 @@ def _bulk_load(table: str, inserting: int) -> Iterator[None]:
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        for name, definition in constraints:  # unique ones first: a duplicate stops it early
+            cursor.execute(f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}")
         for _name, definition in indexes:
             cursor.execute(definition)
-        for name, definition in foreign_keys:
-            cursor.execute(f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}")
     _steps["reindex"] = round(time.perf_counter() - started, 3)
 
 
@@ -132,25 +133,29 @@ def _is_bulk_load(table: str, inserting: int) -> bool:
     return inserting >= existing
 
 
-def _plain_indexes(table: str) -> list[tuple[str, str]]:
-    """(name, definition) of the table's non-unique indexes."""
+def _plain_indexes(table: str, *, unique: bool = False) -> list[tuple[str, str]]:
+    """(name, definition) of the table's non-unique indexes (with ``unique``, also of its unique
+    indexes that are no constraint, the primary key never)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
             "JOIN pg_class i ON i.oid = x.indexrelid "
-            "WHERE x.indrelid = %s::regclass AND NOT x.indisunique AND NOT x.indisprimary",
-            [table],
+            "WHERE x.indrelid = %s::regclass AND NOT x.indisprimary "
+            "AND (NOT x.indisunique OR (%s AND NOT EXISTS ("
+            "  SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)))",
+            [table, unique],
         )
         return list(cursor.fetchall())
 
 
-def _foreign_keys(table: str) -> list[tuple[str, str]]:
-    """(name, definition) of the table's own foreign keys."""
+def _constraints(table: str, types: str) -> list[tuple[str, str]]:
+    """(name, definition) of the table's constraints of the given types ('u' unique, 'f'
+    foreign key), unique ones first."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = %s::regclass AND contype = 'f'",
-            [table],
+            "WHERE conrelid = %s::regclass AND contype::text = ANY(%s) ORDER BY contype DESC, conname",
+            [table, list(types)],
         )
         return list(cursor.fetchall())
 

@@ -1,8 +1,12 @@
-"""Run one import job: read the file in batches, normalise, stage, merge, count.
+"""Run one import job: read the file in batches, normalise, store, count.
 
-The run is restartable: it rebuilds the staging table from the file and clears the job's error
-rows before it starts, and the merge runs in one transaction, so a run that dies at any point leaves
-either nothing or everything of the file in customers/purchases, and running again is safe.
+A first load of a source (no row of it in the target table yet) is COPYed straight into the
+target table while the file is read (``direct``), in one transaction. Everything else goes through
+a staging table and the set-based merge (``merge``), which runs in one transaction too.
+
+The run is restartable: it clears the job's error rows and rebuilds whatever it stages from the
+file, and it writes customers/purchases in one transaction, so a run that dies at any point
+leaves either nothing or everything of the file there, and running again is safe.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -19,9 +22,10 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from customers.importing import direct
 from customers.importing.merge import MergeCounts, merge_customers, merge_purchases
-from customers.importing.readers import open_tabular
-from customers.importing.records import normalize_batch, preview_rows
+from customers.importing.readers import TabularFile, open_tabular
+from customers.importing.records import BatchResult, normalize_batch, preview_rows
 from customers.importing.staging import StageTable, append_errors
 from customers.models import ImportJob, ImportKind, ImportRowError
 
@@ -40,43 +44,109 @@ def _progress(job_id: int, **fields) -> None:
     ImportJob.objects.filter(pk=job_id).update(heartbeat_at=timezone.now(), **fields)
 
 
-@contextmanager
-def _heartbeat(job_id: int, every: float | None = None) -> Iterator[None]:
-    """Keep reporting "alive" while one long statement runs (the merge of a big file), so the
-    stalled-import check does not hand a working job to a second worker."""
-    if connection.vendor == "sqlite":
-        # The embedded demo has one process and SQLite one writer: nothing to report to.
-        yield
-        return
-    interval = settings.IMPORT_HEARTBEAT_SECONDS if every is None else every
-    stop = threading.Event()
+class _Reporter:
+    """Progress and heartbeat of a running job.
 
-    def beat() -> None:
+    On PostgreSQL a thread writes them through its own connection: they stay visible while the
+    job's own connection is inside the one transaction of a first load (or of a merge), and
+    "alive" is reported even while one long statement runs, so the stalled-import check never
+    hands a working job to a second worker. Inside a caller's transaction (tests) or on SQLite
+    (the embedded demo: one process, one writer) they are written inline instead.
+    """
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self.inline = connection.vendor == "sqlite" or connection.in_atomic_block
+        self.quiet = False  # inline only: the job's connection is busy streaming
+        self._pending: dict = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Reporter:
+        if not self.inline:
+            self._thread = threading.Thread(
+                target=self._run, name=f"import-{self.job_id}-progress", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._thread is not None:
+            self._stop = True
+            self._wake.set()
+            self._thread.join()
+
+    def post(self, **fields) -> None:
+        if self.inline:
+            if not self.quiet:
+                _progress(self.job_id, **fields)
+            return
+        with self._lock:
+            self._pending.update(fields)
+        self._wake.set()
+
+    def _run(self) -> None:
+        interval = settings.IMPORT_HEARTBEAT_SECONDS
         try:
-            while not stop.wait(interval):
+            while not self._stop:
+                self._wake.wait(interval)
+                self._wake.clear()
+                if self._stop:
+                    break  # the job's own last update has the final numbers
+                with self._lock:
+                    fields, self._pending = self._pending, {}
                 try:
-                    _progress(job_id)
+                    # Only while running: a write that waited for the job's final update
+                    # must not put estimates back over its exact numbers.
+                    ImportJob.objects.filter(pk=self.job_id, state="running").update(
+                        heartbeat_at=timezone.now(), **fields
+                    )
                 except DatabaseError:  # a missed beat is harmless; the next one may pass
-                    logger.warning("import %s: heartbeat failed", job_id, exc_info=True)
+                    logger.warning("import %s: progress update failed", self.job_id, exc_info=True)
         finally:
             connection.close()  # this thread's own connection
 
-    thread = threading.Thread(target=beat, name=f"import-{job_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+
+@dataclass
+class _Read:
+    rows: int = 0
+    preview: list[dict] = field(default_factory=list)
 
 
-def run_job(job: ImportJob) -> MergeCounts:
-    """Import (or dry-run) ``job``'s file. The caller has claimed the job."""
-    timer = Timer()
-    started = time.perf_counter()
-    stage = StageTable(job.pk, job.kind)
-    ImportRowError.objects.filter(job_id=job.pk).delete()
+def _batches(
+    job: ImportJob, tabular: TabularFile, timer: Timer, reporter: _Reporter, read: _Read
+) -> Iterator[BatchResult]:
+    """Normalised batches of the file; counts rows and reports progress as they pass."""
+    batches = iter(tabular.batches(settings.IMPORT_BATCH_ROWS))
+    while True:
+        t = time.perf_counter()
+        batch = next(batches, None)
+        timer.add("read", t)
+        if batch is None:
+            return
+        t = time.perf_counter()
+        result = normalize_batch(job.kind, batch, job.mapping)
+        timer.add("normalize", t)
+        if not read.preview:
+            read.preview = preview_rows(result.records)
+        read.rows += result.rows
+        reporter.post(rows_processed=read.rows, rows_total=_rows_total(tabular, read.rows))
+        yield result
 
+
+def _rows_total(tabular: TabularFile, processed: int) -> int | None:
+    """The file's data rows: counted up front for a workbook, estimated from the bytes read so
+    far for CSV (a counting pass would read the whole file twice); the job's final update
+    stores the exact number."""
+    fraction = tabular.fraction_read()
+    if fraction is None:
+        return tabular.count_rows()
+    return max(processed, round(processed / fraction)) if fraction > 0 else None
+
+
+def _open(job: ImportJob, timer: Timer) -> TabularFile:
     tabular = open_tabular(
         job.file.path,
         max_bytes=settings.IMPORT_MAX_FILE_BYTES,
@@ -84,37 +154,72 @@ def run_job(job: ImportJob) -> MergeCounts:
         xlsx_max_uncompressed=settings.IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES,
         xlsx_max_ratio=settings.IMPORT_XLSX_MAX_RATIO,
     )
-    t = time.perf_counter()
-    rows_total = tabular.count_rows()
-    timer.add("count", t)
-    _progress(job.pk, rows_total=rows_total, phase="reading")
+    if tabular.fraction_read() is None:  # a workbook: no byte position to estimate from
+        t = time.perf_counter()
+        tabular.count_rows()
+        timer.add("count", t)
+    return tabular
 
+
+def run_job(job: ImportJob) -> MergeCounts:
+    """Import (or dry-run) ``job``'s file. The caller has claimed the job."""
+    ImportRowError.objects.filter(job_id=job.pk).delete()
+    with _Reporter(job.pk) as reporter:
+        if direct.applies(kind=job.kind, dry_run=job.dry_run):
+            counts = _run_direct(job, reporter)
+            if counts is not None:
+                return counts
+        return _run_staged(job, reporter)
+
+
+def _run_direct(job: ImportJob, reporter: _Reporter) -> MergeCounts | None:
+    """A first load (see ``direct``); None if it does not apply, with all it did rolled back."""
+    timer = Timer()
+    started = time.perf_counter()
+    tabular = _open(job, timer)
+    read = _Read()
+    reporter.post(phase="reading")
+    reporter.quiet = True  # inline progress would write between this connection's COPYs
+    try:
+        with transaction.atomic():
+            t = time.perf_counter()
+            counts = direct.load_first(
+                job_id=job.pk,
+                kind=job.kind,
+                source=job.source,
+                match_by=job.match_by,
+                default_country=settings.DEFAULT_PHONE_REGION,
+                results=_batches(job, tabular, timer, reporter, read),
+                estimate_rows=lambda rows: _rows_total(tabular, rows) or rows,
+            )
+            timer.add("load", t)  # reading and normalising included: they overlap the COPYs
+            _succeed(job, counts, timer, read, started)
+    except direct.NotFirstLoad as reason:
+        logger.info("import %s: staged merge instead of a direct load (%s)", job.pk, reason)
+        return None
+    finally:
+        reporter.quiet = False
+    return counts
+
+
+def _run_staged(job: ImportJob, reporter: _Reporter) -> MergeCounts:
+    timer = Timer()
+    started = time.perf_counter()
+    tabular = _open(job, timer)
+    reporter.post(phase="reading")
+    stage = StageTable(job.pk, job.kind)
     stage.create()
     try:
-        processed = 0
-        preview: list[dict] = []
-        batches = iter(tabular.batches(settings.IMPORT_BATCH_ROWS))
-        while True:
-            t = time.perf_counter()
-            batch = next(batches, None)
-            timer.add("read", t)
-            if batch is None:
-                break
-            t = time.perf_counter()
-            result = normalize_batch(job.kind, batch, job.mapping)
-            timer.add("normalize", t)
+        read = _Read()
+        for result in _batches(job, tabular, timer, reporter, read):
             t = time.perf_counter()
             stage.append(result.records)
             append_errors(job.pk, result.errors)
             timer.add("stage", t)
-            if not preview:
-                preview = preview_rows(result.records)
-            processed += result.rows
-            _progress(job.pk, rows_processed=processed)
 
-        _progress(job.pk, phase="merging", preview=preview)
+        reporter.post(phase="merging", preview=read.preview)
         t = time.perf_counter()
-        with _heartbeat(job.pk), transaction.atomic():
+        with transaction.atomic():
             if job.kind == ImportKind.CUSTOMERS:
                 counts = merge_customers(
                     stage,
@@ -127,31 +232,37 @@ def run_job(job: ImportJob) -> MergeCounts:
                 counts = merge_purchases(
                     stage, job_id=job.pk, source=job.source, write=not job.dry_run
                 )
-            error_rows = (
-                ImportRowError.objects.filter(job_id=job.pk).values("row_number").distinct().count()
-            )
             timer.add("merge", t)
-            timer.seconds.update(
-                {f"merge.{name}": seconds for name, seconds in counts.steps.items()}
-            )
-            timer.seconds["total"] = round(time.perf_counter() - started, 3)
-            ImportJob.objects.filter(pk=job.pk).update(
-                state="succeeded",
-                phase="",
-                rows_processed=processed,
-                created_count=counts.created,
-                updated_count=counts.updated,
-                unchanged_count=counts.unchanged,
-                duplicate_rows=counts.duplicates,
-                error_count=error_rows,
-                timings=timer.seconds,
-                finished_at=timezone.now(),
-                heartbeat_at=timezone.now(),
-            )
-        counts.errors = error_rows
+            _succeed(job, counts, timer, read, started)
         return counts
     finally:
         stage.drop()
+
+
+def _succeed(
+    job: ImportJob, counts: MergeCounts, timer: Timer, read: _Read, started: float
+) -> None:
+    """Store the outcome, inside the transaction that wrote the rows."""
+    counts.errors = (
+        ImportRowError.objects.filter(job_id=job.pk).values("row_number").distinct().count()
+    )
+    timer.seconds.update({f"merge.{name}": seconds for name, seconds in counts.steps.items()})
+    timer.seconds["total"] = round(time.perf_counter() - started, 3)
+    ImportJob.objects.filter(pk=job.pk).update(
+        state="succeeded",
+        phase="",
+        rows_total=read.rows,
+        rows_processed=read.rows,
+        created_count=counts.created,
+        updated_count=counts.updated,
+        unchanged_count=counts.unchanged,
+        duplicate_rows=counts.duplicates,
+        error_count=counts.errors,
+        preview=read.preview,
+        timings=timer.seconds,
+        finished_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
 
 
 def claim_job(job_id: int, *, stalled_before=None) -> ImportJob | None:

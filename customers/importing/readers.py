@@ -118,6 +118,7 @@ class TabularFile:
     _csv: _CsvLayout | None = field(default=None, repr=False, compare=False)
     _header_row: int = field(default=1, repr=False, compare=False)
     _row_count: int | None = field(default=None, repr=False, compare=False)
+    _bytes_read: int = field(default=0, repr=False, compare=False)
 
     def count_rows(self) -> int:
         """Number of non-empty data records (one streaming pass; cached)."""
@@ -134,6 +135,15 @@ class TabularFile:
                     self._check_rows(total)
             self._row_count = total
         return self._row_count
+
+    def fraction_read(self) -> float | None:
+        """How much of a CSV file ``batches()`` has read so far (0-1; it reads a little ahead of
+        the batch it hands out), None for a workbook. Lets progress be estimated without a
+        counting pass over the whole file."""
+        if self._csv is None:
+            return None
+        size = self.path.stat().st_size
+        return min(1.0, self._bytes_read / size) if size else 1.0
 
     def preview(self, n: int = 20) -> pl.DataFrame:
         """The first ``n`` data records, shaped like ``batches()``."""
@@ -221,7 +231,9 @@ class TabularFile:
         parser = _PieceParser(layout, self.encoding)
         next_row = 1
         to_skip = layout.header_records
-        pieces = _record_pieces(_utf8_blocks(self.path, layout, chunk_bytes, masked=masked))
+        pieces = _record_pieces(
+            self._tracked(_utf8_blocks(self.path, layout, chunk_bytes, masked=masked))
+        )
         while True:
             try:
                 item = next(pieces)
@@ -246,6 +258,13 @@ class TabularFile:
                     raw = raw.slice(k)
                     first += k
                 yield first, raw
+
+    def _tracked(self, blocks: Iterator[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
+        self._bytes_read = 0
+        for offset, data in blocks:
+            # The offset is in file bytes, the length in UTF-8 bytes: close enough for progress.
+            self._bytes_read = offset + len(data)
+            yield offset, data
 
     # -- XLSX ---------------------------------------------------------------------------------
 

@@ -139,13 +139,15 @@ def copy_rows(frame: pl.DataFrame, copy_sql: str, insert_sql: str) -> None:
             cursor.executemany(insert_sql, frame.rows())
 
 
-def append_errors(job_id: int, errors: pl.DataFrame) -> None:
-    """Store rejected cells/rows for a job, with a readable reason per code."""
-    if errors.height == 0:
-        return
+ERROR_COLUMNS = ("job_id", "row_number", "column", "value", "code", "message")
+
+
+def error_rows(job_id: int, errors: pl.DataFrame) -> pl.DataFrame:
+    """Rejected cells/rows of a batch as rows of the job's error table (columns ERROR_COLUMNS),
+    with a readable reason per code."""
     codes = errors["code"].unique().to_list()
     messages = {code: error_message(code) for code in codes}
-    frame = errors.select(
+    return errors.select(
         pl.lit(job_id, dtype=pl.Int64).alias("job_id"),
         pl.col("row_no"),
         pl.col("column").fill_null(""),
@@ -153,21 +155,36 @@ def append_errors(job_id: int, errors: pl.DataFrame) -> None:
         pl.col("code"),
         pl.col("code").replace_strict(messages, return_dtype=pl.String).alias("message"),
     )
+
+
+def errors_copy_sql() -> str:
     table = quote(ImportRowError._meta.db_table)
-    names = ["job_id", "row_number", "column", "value", "code", "message"]
-    column_list = ", ".join(quote(n) for n in names)
+    column_list = ", ".join(quote(n) for n in ERROR_COLUMNS)
+    not_null = ", ".join(quote(n) for n in ERROR_COLUMNS[2:4])
+    return f"COPY {table} ({column_list}) FROM STDIN (FORMAT csv, FORCE_NOT_NULL ({not_null}))"
+
+
+def append_errors(job_id: int, errors: pl.DataFrame) -> None:
+    """Store rejected cells/rows for a job, with a readable reason per code."""
+    if errors.height == 0:
+        return
+    table = quote(ImportRowError._meta.db_table)
+    column_list = ", ".join(quote(n) for n in ERROR_COLUMNS)
     copy_rows(
-        frame,
-        f"COPY {table} ({column_list}) FROM STDIN (FORMAT csv, FORCE_NOT_NULL ({', '.join(quote(n) for n in names[2:4])}))",
+        error_rows(job_id, errors),
+        errors_copy_sql(),
         f"INSERT INTO {table} ({column_list}) VALUES (%s, %s, %s, %s, %s, %s)",
     )
 
 
 __all__ = [
+    "ERROR_COLUMNS",
     "Dialect",
     "StageTable",
     "append_errors",
     "copy_rows",
+    "error_rows",
+    "errors_copy_sql",
     "is_postgres",
     "quote",
 ]

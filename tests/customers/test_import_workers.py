@@ -186,6 +186,7 @@ def test_a_long_merge_keeps_reporting_that_the_job_is_alive(transactional_db, mo
 
     monkeypatch.setattr(pipeline, "merge_customers", slow_merge)
     monkeypatch.setattr(settings, "IMPORT_HEARTBEAT_SECONDS", 0.1)
+    Customer.objects.create(external_id="X1")  # not a first load: staged and merged
     job = import_job_create(
         kind="customers", file=SimpleUploadedFile("h.csv", _customers_csv(5)), created_by=None
     )
@@ -195,3 +196,35 @@ def test_a_long_merge_keeps_reporting_that_the_job_is_alive(transactional_db, mo
     assert job.state == "succeeded"
     ((before, during),) = beats
     assert during > before  # the heartbeat moved while the merge was running
+
+
+@pytest.mark.postgres_only
+def test_a_long_first_load_keeps_reporting_progress_and_that_the_job_is_alive(
+    transactional_db, monkeypatch
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the progress thread writes through its own connection")
+    from customers.importing import direct
+
+    seen = []
+    original = direct._copy_frame
+
+    def slow_copy(*args, **kwargs):
+        time.sleep(0.3)
+        seen.append(ImportJob.objects.values_list("heartbeat_at", "rows_processed").get(pk=job.pk))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(direct, "_copy_frame", slow_copy)
+    monkeypatch.setattr(settings, "IMPORT_HEARTBEAT_SECONDS", 0.1)
+    monkeypatch.setattr(settings, "IMPORT_BATCH_ROWS", 2)
+    job = import_job_create(
+        kind="customers", file=SimpleUploadedFile("h.csv", _customers_csv(6)), created_by=None
+    )
+    import_job_start(job=job)
+
+    job.refresh_from_db()
+    assert_reconciles(job)
+    assert "load" in job.timings  # the direct path, not the staged merge
+    assert job.created_count == 6
+    assert len({beat for beat, _rows in seen}) > 1  # the heartbeat moved during the load
+    assert max(rows for _beat, rows in seen) >= 4  # progress was visible before the commit

@@ -1,0 +1,356 @@
+"""First load of a source: normalised batches go straight into customers / purchases by COPY.
+
+When the target table holds no row of the job's source yet, every good row of the file becomes a
+new record, so the staging table and the resolve, fold and INSERT … SELECT passes of the staged
+merge (``merge.py``) only copy the data around. This path COPYs each normalised batch into the
+target table instead, in one transaction for the whole file (a run that dies leaves nothing), with
+the same values, counts and error rows the staged merge would produce. Purchases find their
+customer ids in polars, from a table of the source's customers read once.
+
+It applies only where the outcome is provably the same, and otherwise raises ``NotFirstLoad``
+(the caller rolls back and runs the staged merge, which handles every case):
+
+- PostgreSQL, a real run (a dry run counts through the staged merge), no row of the source yet;
+- no two rows of the file reach one customer or one purchase line, i.e. nothing to fold. A repeated
+  external id or line key is caught by the table's unique constraint (or earlier, within a batch);
+  repeated phone / e-mail match keys of rows without an external id by a set kept here;
+- every purchase row has an order id and a line id (otherwise line keys need an occurrence number
+  over the whole file, which the staged merge computes).
+
+A duplicate found late costs the work done so far; a file full of duplicates finds one early.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+
+import polars as pl
+import psycopg
+from django.db import IntegrityError, connection
+from django.utils import timezone
+
+from customers.importing import merge
+from customers.importing.merge import CUSTOMER_NULLABLE_FIELDS, CUSTOMER_TEXT_FIELDS, MergeCounts
+from customers.importing.records import BatchResult
+from customers.importing.staging import COPY_CHUNK, error_rows, errors_copy_sql, is_postgres, quote
+from customers.models import Customer, ImportKind, Purchase
+
+
+class NotFirstLoad(Exception):
+    """The direct path does not apply (or stopped applying) to this file: use the staged merge."""
+
+
+def applies(*, kind: str, dry_run: bool) -> bool:
+    """Worth trying at all (the source's emptiness is checked under the merge lock)."""
+    return is_postgres() and not dry_run and kind in (ImportKind.CUSTOMERS, ImportKind.PURCHASES)
+
+
+def load_first(
+    *,
+    job_id: int,
+    kind: str,
+    source: str,
+    match_by: list[str],
+    default_country: str,
+    results: Iterator[BatchResult],
+    estimate_rows: Callable[[int], int],
+) -> MergeCounts:
+    """COPY the normalised ``results`` of a first load into the target table.
+
+    Call inside a transaction; raises ``NotFirstLoad`` (roll back, run the staged merge) when the
+    source already has rows or the file needs folding. ``estimate_rows(rows so far)`` guesses the
+    file's size after the first batch, to decide on a bulk load (indexes rebuilt once at the end).
+    """
+    merge._steps.clear()
+    model = Customer if kind == ImportKind.CUSTOMERS else Purchase
+    table = model._meta.db_table
+    merge.lock_source(source)
+    if merge._fetchone(f"SELECT EXISTS (SELECT 1 FROM {quote(table)} WHERE source = %s)", [source])[
+        0
+    ]:
+        raise NotFirstLoad("the source already has rows")
+    now = timezone.now().isoformat()
+    rows_of: _CustomerRows | _PurchaseRows
+    if kind == ImportKind.CUSTOMERS:
+        rows_of = _CustomerRows(source, match_by, default_country, now)
+    else:
+        rows_of = _PurchaseRows(source, _customer_ids(source), now)
+    copy_sql = (
+        f"COPY {quote(table)} ({', '.join(quote(c) for c in rows_of.columns)}) "
+        "FROM STDIN (FORMAT csv)"
+    )
+    created = 0
+    writer = _Writer(connection.connection)
+    try:
+        with ExitStack() as stack:
+            for number, result in enumerate(results):
+                if number == 0:
+                    # Unique constraints are rebuilt at the end too: most of the cost of a COPY
+                    # into a table is keeping its indexes, and a repeat then shows up as a
+                    # unique violation there (only within a batch is it found here).
+                    stack.enter_context(
+                        merge._bulk_load(table, estimate_rows(result.rows), unique=True)
+                    )
+                records, unknown = rows_of(result.records)
+                copies = []
+                if records.height:
+                    copies.append((copy_sql, records))
+                    created += records.height
+                errors = pl.concat([result.errors, unknown], how="vertical_relaxed")
+                if errors.height:
+                    copies.append((errors_copy_sql(), error_rows(job_id, errors)))
+                writer.put(copies)
+            writer.close()  # every batch is stored before the indexes are rebuilt
+    except (psycopg.errors.UniqueViolation, IntegrityError) as error:
+        cause = error if isinstance(error, psycopg.Error) else error.__cause__
+        if not isinstance(cause, psycopg.errors.UniqueViolation):
+            raise
+        raise NotFirstLoad("the file repeats a customer or a purchase line") from error
+    finally:
+        writer.stop()
+    merge._steps["insert"] = round(writer.seconds, 3)
+    return MergeCounts(created=created, errors=rows_of.unknown, steps=dict(merge._steps))
+
+
+class _CustomerRows:
+    """Staged customer records -> rows of the customer table (defaults as the staged INSERT)."""
+
+    def __init__(self, source: str, match_by: list[str], default_country: str, now: str) -> None:
+        self.columns = (
+            "source",
+            *CUSTOMER_TEXT_FIELDS,
+            *CUSTOMER_NULLABLE_FIELDS,
+            "country",
+            "birth_date",
+            "tags",
+            "attributes",
+            "created_at",
+            "updated_at",
+        )
+        self.source, self.default_country, self.now = source, default_country, now
+        # Without an external id a row is grouped by its match key (staged merge: mobile phone,
+        # phone, then e-mail, as far as the job matches by them); one key twice means folding.
+        keys = []
+        if "phone" in match_by:
+            keys += [pl.lit("p") + pl.col("mobile_phone"), pl.lit("p") + pl.col("phone")]
+        if "email" in match_by:
+            keys.append(pl.lit("e") + pl.col("email"))
+        self.match_key = pl.coalesce(keys) if keys else None
+        self.seen_keys: set[str] = set()
+        self.unknown = 0
+
+    def __call__(self, records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        if records["external_id"].drop_nulls().is_duplicated().any():
+            raise NotFirstLoad("a customer id repeats")
+        if self.match_key is not None:
+            keys = (
+                records.filter(pl.col("external_id").is_null())
+                .select(self.match_key)
+                .to_series()
+                .drop_nulls()
+            )
+            if keys.len():
+                listed = keys.to_list()
+                if keys.is_duplicated().any() or not self.seen_keys.isdisjoint(listed):
+                    raise NotFirstLoad("a phone number or e-mail address repeats")
+                self.seen_keys.update(listed)
+        rows = records.select(
+            pl.lit(self.source).alias("source"),
+            *(pl.col(c).fill_null("") for c in CUSTOMER_TEXT_FIELDS),
+            *(pl.col(c) for c in CUSTOMER_NULLABLE_FIELDS),
+            pl.col("country").fill_null(self.default_country),
+            pl.col("birth_date"),
+            pl.col("tags").fill_null("[]"),
+            pl.col("attributes").fill_null("{}"),
+            pl.lit(self.now).alias("created_at"),
+            pl.lit(self.now).alias("updated_at"),
+        )
+        return rows, _NO_ERRORS
+
+
+_NO_ERRORS = pl.DataFrame(
+    schema={"row_no": pl.Int64, "column": pl.String, "value": pl.String, "code": pl.String}
+)
+
+
+def _customer_ids(source: str) -> _CustomerIndex:
+    """external id -> id of the source's customers, read once (a million ids: ~40 MB)."""
+    buffer = io.BytesIO()
+    table = quote(Customer._meta.db_table)
+    with (
+        connection.connection.cursor() as cursor,
+        cursor.copy(
+            f"COPY (SELECT external_id, id FROM {table} WHERE source = %s AND external_id IS NOT NULL) "
+            "TO STDOUT (FORMAT csv)",
+            [source],
+        ) as copy,
+    ):
+        for data in copy:
+            buffer.write(data)
+    schema = {"customer_external_id": pl.String, "customer_id": pl.Int64}
+    if not buffer.tell():
+        return _CustomerIndex(pl.DataFrame(schema=schema))
+    buffer.seek(0)
+    return _CustomerIndex(
+        pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema_overrides=schema)
+    )
+
+
+class _CustomerIndex:
+    """Customer ids by external id, looked up per batch by binary search over sorted hashes.
+
+    A hash join would build a hash table of all the source's customers for every batch (a
+    million keys, ~0.1 s, a hundred times for ten million purchases); this sorts once. A found
+    hash counts only if the external id matches too; the rare rows whose hash is shared with
+    another id are looked up by a join.
+    """
+
+    _SEED = 0x5EED
+
+    def __init__(self, customers: pl.DataFrame) -> None:
+        self.customers = customers
+        ordered = customers.with_columns(
+            self._hash(customers["customer_external_id"]).alias("hash")
+        ).sort("hash")
+        self.hashes = ordered["hash"]
+        self.external_ids = ordered["customer_external_id"]
+        self.ids = ordered["customer_id"]
+
+    def _hash(self, keys: pl.Series) -> pl.Series:
+        return keys.hash(self._SEED)
+
+    def lookup(self, keys: pl.Series) -> pl.Series:
+        """Customer id per key (null where the source has no such customer)."""
+        if not len(self.hashes):
+            return pl.Series("customer_id", [None] * len(keys), dtype=pl.Int64)
+        hashes = self._hash(keys)
+        at = self.hashes.search_sorted(hashes, side="left").clip(upper_bound=len(self.hashes) - 1)
+        found = (self.external_ids.gather(at) == keys).fill_null(False)
+        ids = pl.select(pl.when(found).then(self.ids.gather(at))).to_series()
+        shared = ~found & (self.hashes.gather(at) == hashes).fill_null(False)
+        if shared.any():
+            idx = shared.arg_true()
+            part = pl.DataFrame({"customer_external_id": keys.gather(idx)}).join(
+                self.customers, on="customer_external_id", how="left", maintain_order="left"
+            )
+            ids = ids.scatter(idx, part["customer_id"])
+        return ids.alias("customer_id")
+
+
+class _PurchaseRows:
+    """Staged purchase records -> rows of the purchase table, customer ids looked up here."""
+
+    def __init__(self, source: str, customers: _CustomerIndex, now: str) -> None:
+        self.columns = (
+            "source",
+            "line_key",
+            "created_at",
+            "customer_id",
+            "order_id",
+            "purchased_at",
+            "amount",
+            "currency",
+            "quantity",
+            "product_code",
+            "product_name",
+            "category",
+            "attributes",
+        )
+        self.source, self.customers, self.now = source, customers, now
+        self.unknown = 0
+
+    def __call__(self, records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        if records["order_id"].null_count() or records["line_id"].null_count():
+            raise NotFirstLoad("a purchase line has no order id or line id")
+        joined = records.with_columns(self.customers.lookup(records["customer_external_id"]))
+        unknown = joined.filter(pl.col("customer_id").is_null())
+        errors = unknown.select(
+            pl.col("row_no"),
+            pl.lit("").alias("column"),
+            pl.col("customer_external_id").fill_null("").alias("value"),
+            pl.lit("unknown_customer").alias("code"),
+        )
+        self.unknown += errors.height
+        known = joined.filter(pl.col("customer_id").is_not_null()) if errors.height else joined
+        rows = known.select(
+            pl.lit(self.source).alias("source"),
+            (pl.col("order_id") + "#" + pl.col("line_id")).alias("line_key"),
+            pl.lit(self.now).alias("created_at"),
+            pl.col("customer_id"),
+            pl.col("order_id"),
+            pl.col("purchased_at") + "+00",  # staged times are UTC
+            pl.col("amount"),
+            pl.col("currency").fill_null("JPY"),
+            pl.col("quantity").fill_null("1"),
+            pl.col("product_code").fill_null(""),
+            pl.col("product_name").fill_null(""),
+            pl.col("category").fill_null(""),
+            pl.col("attributes").fill_null("{}"),
+        )
+        if rows["line_key"].is_duplicated().any():
+            raise NotFirstLoad("a purchase line repeats")
+        return rows, errors
+
+
+class _Writer:
+    """COPYs prepared batches on the job's connection from a second thread, so that PostgreSQL
+    stores one batch while this process reads and normalises the next (they use different
+    cores). At most ``depth`` batches wait, which bounds memory; the first error stops it."""
+
+    def __init__(self, pg_connection: psycopg.Connection, depth: int = 2) -> None:
+        self._connection = pg_connection
+        self._queue: queue.Queue[list[tuple[str, pl.DataFrame]] | None] = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._stopped = False
+        self.seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="import-copy", daemon=True)
+        self._thread.start()
+
+    def put(self, copies: list[tuple[str, pl.DataFrame]]) -> None:
+        self._raise()
+        self._queue.put(copies)
+
+    def close(self) -> None:
+        """Wait until everything is stored; raise what went wrong, if anything."""
+        self.stop()
+        self._raise()
+
+    def stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self._queue.put(None)
+            self._thread.join()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _run(self) -> None:
+        import time
+
+        while (copies := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drain, so that put() never blocks
+            started = time.perf_counter()
+            try:
+                for sql, frame in copies:
+                    _copy_frame(self._connection, sql, frame)
+            except BaseException as error:  # handed to the main thread
+                self._error = error
+            self.seconds += time.perf_counter() - started
+
+
+def _copy_frame(pg_connection: psycopg.Connection, sql: str, frame: pl.DataFrame) -> None:
+    buffer = io.BytesIO()
+    frame.write_csv(buffer, include_header=False, null_value="")
+    view = buffer.getbuffer()
+    try:
+        with pg_connection.cursor() as cursor, cursor.copy(sql) as copy:
+            for start in range(0, len(view), COPY_CHUNK):
+                copy.write(view[start : start + COPY_CHUNK])
+    finally:
+        view.release()
