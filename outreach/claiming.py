@@ -19,14 +19,15 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.models import AssignmentMode, Campaign, CampaignState
+from customers.models import Customer
 from outreach import compliance
-from outreach.models import CampaignMember, CloseReason, Lane, MemberStatus
+from outreach.models import AgentProfile, CampaignMember, CloseReason, Lane, MemberStatus, Team
 
 # How many unsuitable members one claim may skip (and deal with) before giving up for now.
 MAX_SKIPS = 25
@@ -45,14 +46,86 @@ class ClaimResult:
 
 def agent_campaigns(agent: AbstractBaseUser, campaign: Campaign | None = None) -> list[Campaign]:
     """Running campaigns ``agent`` works on (through a team), highest priority first."""
-    campaigns = Campaign.objects.filter(
-        state=CampaignState.RUNNING,
-        teams__is_active=True,
-        teams__agents__user=agent,
-    ).distinct()
-    if campaign is not None:
-        campaigns = campaigns.filter(pk=campaign.pk)
-    return list(campaigns.order_by("-priority", "starts_on", "id"))
+    return _campaigns_to_work(agent, campaign, timezone.now())
+
+
+def _campaigns_to_work(
+    agent: AbstractBaseUser, campaign: Campaign | None, now: datetime
+) -> list[Campaign]:
+    """``agent_campaigns``, each with what waits there for ``agent`` now, in one query: the
+    claim they hold (``held_member_id``, ``held_since``) and whether a callback or a retry
+    may be due (``due_callback``, ``due_retry_*``; never false when one is, so an empty lane
+    is not searched).
+
+    Hand-written: it runs on every claim, and the ORM spent longer building it than
+    PostgreSQL spent running it. The retry probes are two (owner IS NULL, owner = agent) so
+    each is one range of member_claim_idx.
+    """
+    member = CampaignMember._meta.db_table
+    held = f"""
+        SELECT m.{{}} FROM {member} m
+        WHERE m.campaign_id = c.id AND m.claimed_by_id = %s AND m.status = %s
+              AND m.claim_expires_at > %s
+        ORDER BY m.claimed_at LIMIT 1
+    """
+    due = f"""
+        EXISTS (SELECT 1 FROM {member} m
+                WHERE m.campaign_id = c.id AND m.status = %s AND m.lane = %s AND m.due_at <= %s
+                      AND {{}})
+    """
+    team_campaigns = Team.campaigns.through._meta.db_table
+    only = "AND c.id = %s" if campaign is not None else ""
+    sql = f"""
+        SELECT c.*,
+               ({held.format("id")}) AS held_member_id,
+               ({held.format("claimed_at")}) AS held_since,
+               {
+        due.format(
+            "(m.callback_agent_id = %s OR (m.callback_agent_id IS NULL AND "
+            "(m.owner_id IS NULL OR m.owner_id = %s)))"
+        )
+    } AS due_callback,
+               {due.format("m.owner_id IS NULL")} AS due_retry_free,
+               {due.format("m.owner_id = %s")} AS due_retry_owned
+        FROM {Campaign._meta.db_table} c
+        WHERE c.state = %s {only}
+          AND c.id IN (SELECT tc.campaign_id FROM {team_campaigns} tc
+                       JOIN {Team._meta.db_table} t ON t.id = tc.team_id
+                       JOIN {AgentProfile._meta.db_table} a ON a.team_id = t.id
+                       WHERE t.is_active AND a.user_id = %s)
+        ORDER BY c.priority DESC, c.starts_on, c.id
+    """
+    at = connection.ops.adapt_datetimefield_value(now)
+    held_params = [agent.pk, MemberStatus.CLAIMED, at]
+    queued = [MemberStatus.QUEUED]
+    params = [
+        *held_params,
+        *held_params,
+        *queued,
+        Lane.CALLBACK,
+        at,
+        agent.pk,
+        agent.pk,
+        *queued,
+        Lane.RETRY,
+        at,
+        *queued,
+        Lane.RETRY,
+        at,
+        agent.pk,
+        CampaignState.RUNNING,
+        *([campaign.pk] if campaign is not None else []),
+        agent.pk,
+    ]
+    return list(Campaign.objects.raw(sql, params))
+
+
+def _may_be_due(campaign: Campaign, lane: int) -> bool:
+    if lane == Lane.CALLBACK:
+        return campaign.due_callback
+    if lane == Lane.RETRY:
+        return campaign.due_retry_free or campaign.due_retry_owned
+    return True  # first contacts: nearly always some; the claim query itself is the probe
 
 
 def claim_next(
@@ -63,7 +136,7 @@ def claim_next(
 ) -> ClaimResult:
     """Claim the best member ``agent`` may contact now (or return the one they already hold)."""
     now = now or timezone.now()
-    campaigns = agent_campaigns(agent, campaign)
+    campaigns = _campaigns_to_work(agent, campaign, now)
     if not campaigns:
         return ClaimResult(None, message=_("You are not on any running campaign."))
     skipped: Counter = Counter()
@@ -73,6 +146,8 @@ def claim_next(
             return held
         for lane in (Lane.CALLBACK, Lane.RETRY, Lane.FRESH):
             for current in campaigns:
+                if not _may_be_due(current, lane):
+                    continue
                 for queryset in _candidate_querysets(current, lane, agent):
                     result = _claim_from(current, queryset, agent, now, skipped)
                     if result is not None:
@@ -96,24 +171,22 @@ def _nothing(skipped: Counter) -> ClaimResult:
 def _held_claim(
     agent: AbstractBaseUser, campaigns: list[Campaign], now: datetime, skipped: Counter
 ) -> ClaimResult | None:
-    by_id = {c.pk: c for c in campaigns}
-    held = (
-        CampaignMember.objects.filter(
-            claimed_by=agent,
-            status=MemberStatus.CLAIMED,
-            campaign_id__in=by_id,
-            claim_expires_at__gt=now,
-        )
-        .order_by("claimed_at")
-        .values_list("pk", "campaign_id")
-    )
-    for pk, campaign_id in held:
-        current = by_id[campaign_id]
+    # At most one per campaign (member_one_claim_per_agent_per_campaign), oldest first.
+    holding = sorted((c for c in campaigns if c.held_member_id), key=lambda c: c.held_since)
+    for current in holding:
         member = (
             CampaignMember.objects.select_for_update(of=("self",))
             .annotate(**compliance.facts_annotations(current, now=now))
-            .get(pk=pk)
+            .filter(
+                pk=current.held_member_id,
+                status=MemberStatus.CLAIMED,
+                claimed_by=agent,
+                claim_expires_at__gt=now,
+            )
+            .first()
         )
+        if member is None:  # released, closed or expired since the survey
+            continue
         verdict = _evaluate(current, member, now)
         member.campaign = current
         if verdict.allowed:
@@ -122,18 +195,32 @@ def _held_claim(
     return None
 
 
+def _callback_for(agent: AbstractBaseUser) -> Q:
+    """Callbacks ``agent`` may take: their own, and any-agent ones on members nobody else owns."""
+    mine = Q(callback_agent=agent)
+    anyone = Q(callback_agent__isnull=True) & (Q(owner__isnull=True) | Q(owner=agent))
+    return mine | anyone
+
+
 def _candidate_querysets(
     campaign: Campaign, lane: int, agent: AbstractBaseUser
 ) -> list[QuerySet[CampaignMember]]:
+    """The waiting members ``agent`` may take in one lane, best first, in the order to try."""
     base = CampaignMember.objects.filter(campaign=campaign, status=MemberStatus.QUEUED, lane=lane)
     if lane == Lane.CALLBACK:
-        mine = Q(callback_agent=agent)
-        anyone = Q(callback_agent__isnull=True) & (Q(owner__isnull=True) | Q(owner=agent))
-        return [base.filter(mine | anyone)]
+        # Few rows (due callbacks): found through the index's campaign and lane, then sorted.
+        return [base.filter(_callback_for(agent)).order_by("due_at", "rank")]
+    # The owner is fixed by the filter, so ordering by it changes nothing, but it lets
+    # PostgreSQL read member_claim_idx (campaign, lane, owner, due_at, rank) in order and stop
+    # at the first unlocked row; without it (IS NULL is no equality) it sorts the whole lane.
+    order = ("owner_id", "due_at", "rank")
     if campaign.assignment_mode == AssignmentMode.PULL:
-        return [base.filter(owner__isnull=True)]
+        return [base.filter(owner__isnull=True).order_by(*order)]
     # Pushed or owned members first, then any member nobody owns.
-    return [base.filter(owner=agent), base.filter(owner__isnull=True)]
+    return [
+        base.filter(owner=agent).order_by(*order),
+        base.filter(owner__isnull=True).order_by(*order),
+    ]
 
 
 def _claim_from(
@@ -143,18 +230,24 @@ def _claim_from(
     now: datetime,
     skipped: Counter,
 ) -> ClaimResult | None:
-    annotations = compliance.facts_annotations(campaign, now=now)
+    candidates = queryset.filter(due_at__lte=now).select_for_update(skip_locked=True)
+    annotations = None  # built once a member is found: most lanes are empty
     while sum(skipped.values()) < MAX_SKIPS:
-        member = (
-            queryset.filter(due_at__lte=now)
-            .select_for_update(skip_locked=True, of=("self",))
-            .annotate(**annotations)
-            .order_by("due_at", "rank")
-            .first()
-        )
+        member = candidates.first()
         if member is None:
             return None
-        verdict = _evaluate(campaign, member, now)
+        if annotations is None:
+            annotations = compliance.facts_annotations(campaign, now=now, prefix="")
+        # The facts are read once the row is locked, in the same transaction, by the
+        # customer's key: one row, so every fact is an index lookup (joined to the locking
+        # query, PostgreSQL would hash the whole do-not-contact and refusal tables each time).
+        facts = (
+            Customer.objects.filter(pk=member.customer_id)
+            .annotate(**annotations)
+            .values(*annotations)
+            .get()
+        )
+        verdict = _evaluate(campaign, member, now, compliance.Facts.of(facts))
         if not verdict.allowed:
             _set_aside(member, verdict, now, skipped)
             continue
@@ -168,11 +261,18 @@ def _claim_from(
     return None
 
 
-def _evaluate(campaign: Campaign, member: CampaignMember, now: datetime) -> compliance.Verdict:
+def _evaluate(
+    campaign: Campaign,
+    member: CampaignMember,
+    now: datetime,
+    facts: compliance.Facts | None = None,
+) -> compliance.Verdict:
+    """The rules for ``member`` now; ``facts`` default to its ``f_*`` annotations."""
     # A callback the customer asked for is honoured past the attempt limit (never past a
     # suppression or the calling window).
     attempts = 0 if member.lane == Lane.CALLBACK else member.attempts
-    return compliance.evaluate(campaign, compliance.Facts.of(member), now=now, attempts=attempts)
+    facts = facts if facts is not None else compliance.Facts.of(member)
+    return compliance.evaluate(campaign, facts, now=now, attempts=attempts)
 
 
 @transaction.atomic
