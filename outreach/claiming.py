@@ -268,11 +268,16 @@ def _evaluate(
     facts: compliance.Facts | None = None,
 ) -> compliance.Verdict:
     """The rules for ``member`` now; ``facts`` default to its ``f_*`` annotations."""
-    # A callback the customer asked for is honoured past the attempt limit (never past a
-    # suppression or the calling window).
-    attempts = 0 if member.lane == Lane.CALLBACK else member.attempts
+    # A callback the customer asked for is honoured past the attempt limit and the frequency
+    # cap (never past a suppression or the calling window).
     facts = facts if facts is not None else compliance.Facts.of(member)
-    return compliance.evaluate(campaign, facts, now=now, attempts=attempts)
+    return compliance.evaluate(
+        campaign,
+        facts,
+        now=now,
+        attempts=member.attempts,
+        requested_callback=member.lane == Lane.CALLBACK,
+    )
 
 
 @transaction.atomic

@@ -257,3 +257,23 @@ def test_schedule_callback_on_a_held_member(running_campaign, agent_x, agent_y, 
     assert (
         m.status == MemberStatus.QUEUED and m.lane == Lane.CALLBACK and m.callback_agent == agent_x
     )
+
+
+def test_a_requested_callback_is_honoured_past_the_frequency_cap(running_campaign, agent_x, now):
+    running_campaign.frequency_cap_contacts = 1
+    running_campaign.frequency_cap_days = 14
+    running_campaign.save()
+    m = member_of(running_campaign)
+    claim_next(agent=agent_x, now=now)
+    callback = Disposition.objects.get(code="callback_personal")
+    contact_log(
+        member=m,
+        agent=agent_x,
+        disposition=callback,
+        idempotency_key="cap-cb",
+        callback_at=now + timedelta(hours=2),
+        now=now,
+    )
+    # One contact in the last 14 days = the cap; the customer asked for the call all the same.
+    later = now + timedelta(hours=2)
+    assert claim_next(agent=agent_x, now=later).member.pk == m.pk
