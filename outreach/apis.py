@@ -19,7 +19,7 @@ from customers.apis import _raise_drf
 from customers.models import Customer
 from outreach.claiming import claim_next, claim_release, claim_verify
 from outreach.launch import campaign_launch_start
-from outreach.models import CampaignLaunch, CampaignMember, ContactAttempt, Disposition
+from outreach.models import CampaignLaunch, CampaignMember, ContactAttempt, Disposition, Lane
 from outreach.outcomes import callback_schedule, contact_log
 from outreach.selectors import campaign_queue_counts, eligibility_trace
 
@@ -62,7 +62,7 @@ class MemberOutput(serializers.ModelSerializer):
         ]
 
     def get_lane(self, member: CampaignMember) -> str:
-        return member.get_lane_display()
+        return Lane(member.lane).name.lower()  # callback, retry or fresh
 
 
 def _claim_payload(result) -> dict:

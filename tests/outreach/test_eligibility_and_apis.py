@@ -191,7 +191,7 @@ def test_api_release_and_callback(as_agent, running_campaign, inside_hours):
     response = as_agent.post(
         reverse("api-callback-schedule", args=[m.pk]), {"at": at}, format="json"
     )
-    assert response.status_code == 200 and response.data["lane"] == "Callback"
+    assert response.status_code == 200 and response.data["lane"] == "callback"
     late = (inside_hours.replace(hour=23)).isoformat()
     response = as_agent.post(
         reverse("api-callback-schedule", args=[m.pk]), {"at": late}, format="json"
@@ -283,7 +283,10 @@ def test_campaign_pages_launch_and_trace(supervisor_client, django_capture_on_co
 def test_campaign_state_change_page_reports_what_is_missing(supervisor_client):
     campaign = CampaignFactory(disclosure_company="")
     response = supervisor_client.post(
-        reverse("campaigns:campaign-state", args=[campaign.pk]), {"to": "scheduled"}, follow=True
+        reverse("campaigns:campaign-state", args=[campaign.pk]),
+        {"to": "scheduled"},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert "disclosure: company name" in response.content.decode()
     campaign.refresh_from_db()
