@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test browser-deps install install-dev migrate demo serve lint format check-deploy bench messages worker beat clean
+.PHONY: run test browser-deps install install-dev migrate demo serve lint format check-deploy bench bench-queue messages worker beat clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,10 @@ messages: install
 ## bench: the benchmark suite (by hand; needs DATABASE_URL pointing at PostgreSQL)
 bench: install-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+## bench-queue: launch of a 1M-member campaign and claim throughput, in its own database (by hand)
+bench-queue: install-dev
+	$(PY) bench/queue.py $(BENCH_ARGS)
 
 worker: install
 	$(VENV)/bin/celery -A config worker --loglevel=INFO
