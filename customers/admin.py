@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import (
+    CategoryAffinity,
     ConsentRecord,
     Customer,
     CustomerRfm,
@@ -10,6 +11,7 @@ from customers.models import (
     ImportJob,
     ImportRowError,
     ImportTemplate,
+    LtvSettings,
     ProductRefusal,
     Purchase,
     RfmSettings,
@@ -224,3 +226,50 @@ class SegmentTransitionAdmin(admin.ModelAdmin):
     search_fields = ("=customer__external_id",)
     raw_id_fields = ("customer", "run")
     show_full_result_count = False
+
+
+@admin.register(LtvSettings)
+class LtvSettingsAdmin(admin.ModelAdmin):
+    """One row: the LTV formula the customer card shows and the formulas' parameters."""
+
+    list_display = (
+        "chosen_formula",
+        "gross_margin_percent",
+        "years_retained",
+        "acquisition_cost",
+        "retention_cost",
+        "updated_at",
+    )
+    readonly_fields = ("updated_at",)
+
+    def has_add_permission(self, request):
+        return not LtvSettings.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CategoryAffinity)
+class CategoryAffinityAdmin(admin.ModelAdmin):
+    """Read-only: rebuilt from purchases by customers.services.affinity (nightly, after imports)."""
+
+    list_display = (
+        "category",
+        "other_category",
+        "customers_both",
+        "customers_category",
+        "confidence",
+        "lift",
+        "computed_at",
+    )
+    search_fields = ("=category", "=other_category")
+    ordering = ("category", "-confidence")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

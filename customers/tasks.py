@@ -34,3 +34,14 @@ def segmentation_run_task(cause: str, customer_ids: list[int] | None = None) -> 
 def segmentation_nightly_task() -> int:
     """Beat: time passes, customers drift towards dormant; re-segment everyone each night."""
     return segmentation_run_task("nightly")
+
+
+@shared_task(name="customers.tasks.category_affinity_rebuild")
+def category_affinity_rebuild_task() -> int:
+    """Beat (nightly) and after a purchases import: recompute the cross-sell category affinity.
+
+    A full, set-based rebuild; running it twice gives the same table.
+    """
+    from customers.services.affinity import category_affinity_rebuild
+
+    return category_affinity_rebuild()

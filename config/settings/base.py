@@ -153,6 +153,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "customers.tasks.segmentation_nightly",
         "schedule": crontab(hour=2, minute=0),  # in CELERY_TIMEZONE (Asia/Tokyo by default)
     },
+    "nightly-category-affinity": {
+        "task": "customers.tasks.category_affinity_rebuild",
+        "schedule": crontab(hour=3, minute=0),  # after the 02:00 segmentation
+    },
     "expire-abandoned-claims": {
         "task": "outreach.tasks.claims_expire",
         "schedule": 60.0,

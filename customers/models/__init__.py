@@ -5,6 +5,7 @@ from customers.models.imports import (
     ImportState,
     ImportTemplate,
 )
+from customers.models.kpi import CategoryAffinity, LtvFormula, LtvSettings
 from customers.models.people import (
     DEFAULT_SOURCE,
     Channel,
@@ -28,6 +29,7 @@ from customers.models.segments import (
 
 __all__ = [
     "DEFAULT_SOURCE",
+    "CategoryAffinity",
     "Channel",
     "ConsentRecord",
     "Customer",
@@ -40,6 +42,8 @@ __all__ = [
     "ImportState",
     "ImportTemplate",
     "Lifecycle",
+    "LtvFormula",
+    "LtvSettings",
     "ProductRefusal",
     "Purchase",
     "RfmMethod",

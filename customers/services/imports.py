@@ -194,6 +194,8 @@ def import_job_run(*, job_id: int, stalled_before=None) -> ImportJob | None:
         and (job.created_count or job.updated_count)
     ):
         _enqueue_segmentation()
+        if job.kind == ImportKind.PURCHASES:
+            _enqueue_affinity_rebuild()
     return job
 
 
@@ -203,6 +205,13 @@ def _enqueue_segmentation() -> None:
     from customers.tasks import segmentation_run_task
 
     transaction.on_commit(lambda: segmentation_run_task.delay(SegmentationRun.Cause.IMPORT))
+
+
+def _enqueue_affinity_rebuild() -> None:
+    """New purchases change which categories are bought together: rebuild the cross-sell table."""
+    from customers.tasks import category_affinity_rebuild_task
+
+    transaction.on_commit(category_affinity_rebuild_task.delay)
 
 
 def _fail(job: ImportJob, reason: str) -> None:
