@@ -1,14 +1,17 @@
 """Logging what happened on a contact, and acting on what it means.
 
-``contact_log`` is the one way an outcome enters the system (agent workspace, API, e-mail
-sender). It records the attempt once per idempotency key, then applies the disposition's
-meaning: do-not-contact and refusals take effect at once across campaigns (claims other
-agents hold on the same customer included), a callback or retry becomes a ``due_at`` row,
-success and final outcomes close the member. The customer is then re-segmented.
+``contact_log`` is the one way an outcome enters the system (agent workspace, API, an agent's
+e-mail); the mailer's own sends use ``contact_log_system`` (a row lock instead of a claim) and
+the unsubscribe link ``email_opt_out_record``, with the same effects. An attempt is recorded
+once per idempotency key, then the disposition's meaning is applied: do-not-contact and
+refusals take effect at once across campaigns (claims other agents hold on the same customer
+included), a callback or retry becomes a ``due_at`` row, success and final outcomes close the
+member. The customer is then re-segmented.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -57,31 +60,85 @@ def contact_log(
     returns the first attempt and changes nothing.
     """
     now = now or timezone.now()
+    _check_key(idempotency_key)
+    return _log_once(
+        idempotency_key,
+        member,
+        lambda: _log(
+            member=member,
+            agent=agent,
+            disposition=disposition,
+            idempotency_key=idempotency_key,
+            notes=notes,
+            duration_seconds=duration_seconds,
+            voice_category=voice_category,
+            voice_text=voice_text,
+            nps=nps,
+            callback_at=callback_at,
+            callback_personal=callback_personal,
+            disclosure_given=disclosure_given,
+            address=address,
+            now=now,
+        ),
+    )
+
+
+def contact_log_system(
+    *,
+    member: CampaignMember,
+    disposition: Disposition,
+    idempotency_key: str,
+    address: str = "",
+    notes: str = "",
+    now: datetime | None = None,
+) -> ContactAttempt:
+    """Record a contact the system made itself (the mailer), with no agent and no claim.
+
+    The member must be waiting (status queued) and the caller must hold its row lock for the
+    whole contact: the lock, not a claim, makes the mailer the only one acting on it. Same
+    replay rule and the same effects as ``contact_log``.
+    """
+    now = now or timezone.now()
+    _check_key(idempotency_key)
+    return _log_once(
+        idempotency_key,
+        member,
+        lambda: _log(
+            member=member,
+            agent=None,
+            disposition=disposition,
+            idempotency_key=idempotency_key,
+            notes=notes,
+            duration_seconds=0,
+            voice_category="",
+            voice_text="",
+            nps=None,
+            callback_at=None,
+            callback_personal=None,
+            disclosure_given=False,
+            address=address,
+            now=now,
+            system=True,
+        ),
+    )
+
+
+def _check_key(idempotency_key: str) -> None:
     if not idempotency_key or len(idempotency_key) > 80:
         raise ValidationError(
             {"idempotency_key": _("An idempotency key of 1 to 80 characters is required.")}
         )
+
+
+def _log_once(
+    idempotency_key: str, member: CampaignMember, log: Callable[[], ContactAttempt]
+) -> ContactAttempt:
     replay = _replay(idempotency_key, member)
     if replay is not None:
         return replay
     try:
         with transaction.atomic():
-            attempt = _log(
-                member=member,
-                agent=agent,
-                disposition=disposition,
-                idempotency_key=idempotency_key,
-                notes=notes,
-                duration_seconds=duration_seconds,
-                voice_category=voice_category,
-                voice_text=voice_text,
-                nps=nps,
-                callback_at=callback_at,
-                callback_personal=callback_personal,
-                disclosure_given=disclosure_given,
-                address=address,
-                now=now,
-            )
+            attempt = log()
     except IntegrityError:
         # The same submission raced itself; the other one won.
         replay = _replay(idempotency_key, member)
@@ -116,6 +173,7 @@ def _log(
     disclosure_given: bool,
     address: str,
     now: datetime,
+    system: bool = False,
 ) -> ContactAttempt:
     locked = (
         CampaignMember.objects.select_for_update(of=("self",))
@@ -123,7 +181,13 @@ def _log(
         .get(pk=member.pk)
     )
     campaign, customer = locked.campaign, locked.customer
-    if locked.status != MemberStatus.CLAIMED or (agent and locked.claimed_by_id != agent.pk):
+    if system and locked.status != MemberStatus.QUEUED:
+        raise ValidationError(
+            _("This member is no longer waiting; nothing was recorded."), code="not_waiting"
+        )
+    if not system and (
+        locked.status != MemberStatus.CLAIMED or (agent and locked.claimed_by_id != agent.pk)
+    ):
         raise ValidationError(
             _(
                 "You do not hold this member any more (the claim was released, expired, or the "
@@ -292,17 +356,7 @@ def _apply_customer_effects(
             Q(customer=customer, campaign__in=same_product), CloseReason.REFUSED_PRODUCT, now
         )
     if disposition.email_opt_out:
-        ConsentRecord.objects.create(
-            customer=customer,
-            channel=Channel.EMAIL,
-            status=ConsentRecord.Status.WITHDRAWN,
-            source=source,
-            recorded_at=now,
-            created_by=agent,
-        )
-        _close_open_members(
-            Q(customer=customer, campaign__channel=Channel.EMAIL), CloseReason.EMAIL_OPTED_OUT, now
-        )
+        _email_opt_out(customer, source=source, evidence="", agent=agent, now=now)
     if (
         disposition.wrong_number
         and attempt.channel == Channel.CALL
@@ -318,6 +372,85 @@ def _apply_customer_effects(
             source=source,
             created_by=agent,
         )
+
+
+def _email_opt_out(
+    customer: Customer,
+    *,
+    source: str,
+    evidence: str,
+    agent: AbstractBaseUser | None,
+    now: datetime,
+) -> ConsentRecord:
+    """Record the withdrawal (it overrides any earlier consent) and take the customer out of
+    every open e-mail membership at once."""
+    record = ConsentRecord.objects.create(
+        customer=customer,
+        channel=Channel.EMAIL,
+        status=ConsentRecord.Status.WITHDRAWN,
+        source=source,
+        evidence=evidence,
+        recorded_at=now,
+        created_by=agent,
+    )
+    _close_open_members(
+        Q(customer=customer, campaign__channel=Channel.EMAIL), CloseReason.EMAIL_OPTED_OUT, now
+    )
+    return record
+
+
+@transaction.atomic
+def email_opt_out_record(
+    *,
+    customer: Customer,
+    campaign: Campaign | None,
+    disposition: Disposition | None,
+    source: str,
+    evidence: str,
+    now: datetime | None = None,
+) -> ConsentRecord | None:
+    """The customer opted out of marketing e-mail by themselves (the unsubscribe link): no
+    agent, no claim, and usually no open membership (the e-mail that carried the link was
+    already sent).
+
+    Takes effect at once, like an agent-logged opt-out: a withdrawn consent record with its
+    evidence, every open e-mail membership of the customer closed. The outcome
+    (``disposition``, "unsubscribed") is logged on ``campaign``'s membership when there is a
+    campaign. Idempotent per state: while the newest e-mail consent record is already a
+    withdrawal nothing new is recorded (open e-mail memberships are still closed).
+    Returns the withdrawal recorded now, None if the customer had already opted out.
+    """
+    now = now or timezone.now()
+    # Two clicks at once: the second waits here and finds the withdrawal the first recorded.
+    Customer.objects.select_for_update().filter(pk=customer.pk).values("pk").get()
+    current = (
+        ConsentRecord.objects.filter(customer=customer, channel=Channel.EMAIL)
+        .order_by("-recorded_at", "-id")
+        .first()
+    )
+    if current is not None and current.status == ConsentRecord.Status.WITHDRAWN:
+        _close_open_members(
+            Q(customer=customer, campaign__channel=Channel.EMAIL), CloseReason.EMAIL_OPTED_OUT, now
+        )
+        return None
+    record = _email_opt_out(customer, source=source, evidence=evidence, agent=None, now=now)
+    if campaign is None or disposition is None:
+        return record
+    ContactAttempt.objects.create(
+        idempotency_key=f"unsubscribe:{record.pk}",
+        member=CampaignMember.objects.filter(campaign=campaign, customer=customer).first(),
+        campaign=campaign,
+        customer=customer,
+        channel=Channel.EMAIL,
+        address=customer.email or "",
+        disposition=disposition,
+        attempted_at=now,
+        notes=evidence,
+        reached=disposition.reached,
+        success=disposition.success,
+        counts_as_attempt=disposition.counts_as_attempt,
+    )
+    return record
 
 
 def _close_open_members(where: Q, reason: str, now: datetime) -> int:

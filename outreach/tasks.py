@@ -1,4 +1,9 @@
+import smtplib
+
 from celery import shared_task
+
+# A mail server that is down or drops the connection: nothing was recorded, try again later.
+_EMAIL_TRANSIENT = (smtplib.SMTPException, OSError)
 
 
 @shared_task(name="outreach.tasks.campaign_launch", acks_late=True)
@@ -23,3 +28,45 @@ def claims_expire_task() -> int:
     from outreach.claiming import claims_expire
 
     return claims_expire()
+
+
+@shared_task(
+    name="outreach.tasks.email_send_member",
+    acks_late=True,
+    autoretry_for=_EMAIL_TRANSIENT,
+    retry_backoff=60,
+    max_retries=5,
+)
+def email_send_member_task(member_id: int) -> str:
+    """Send one member their campaign's e-mail. Safe to run twice, even at once: at most one
+    e-mail per member (row lock + idempotency key, see ``outreach.email``)."""
+    from outreach.email import email_send_member
+
+    return email_send_member(member_id=member_id).outcome
+
+
+@shared_task(
+    name="outreach.tasks.email_campaign_send",
+    acks_late=True,
+    autoretry_for=_EMAIL_TRANSIENT,
+    retry_backoff=60,
+    max_retries=5,
+)
+def email_campaign_send_task(campaign_id: int, batch_size: int | None = None) -> dict:
+    """Send one batch of a running e-mail campaign in launch order, then re-queue while due
+    members remain. Two of these on one campaign share the work (SKIP LOCKED)."""
+    from outreach.email import email_campaign_send
+
+    result = email_campaign_send(campaign_id=campaign_id, batch_size=batch_size)
+    # No progress means another batch holds the rest; it re-queues itself.
+    if result.remaining and result.handled:
+        email_campaign_send_task.delay(campaign_id, batch_size)
+    return dict(result.counts)
+
+
+@shared_task(name="outreach.tasks.email_campaigns_send_due")
+def email_campaigns_send_due_task() -> list[int]:
+    """Beat: start a batch for each running e-mail campaign with members due."""
+    from outreach.email import email_campaigns_send_due
+
+    return email_campaigns_send_due()

@@ -165,6 +165,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "outreach.tasks.campaigns_launch_due",
         "schedule": 300.0,
     },
+    "send-due-emails": {
+        "task": "outreach.tasks.email_campaigns_send_due",
+        "schedule": 60.0,
+    },
 }
 
 # Import limits: a file larger than this, or with more rows, is refused with a clear message.
@@ -186,6 +190,10 @@ OUTREACH_CLAIM_MINUTES = int(os.environ.get("OUTREACH_CLAIM_MINUTES", "20"))
 OUTREACH_EMAIL_RELATIONSHIP_IS_CONSENT = os.environ.get(
     "OUTREACH_EMAIL_RELATIONSHIP_IS_CONSENT", "0"
 ) in ("1", "true", "True")
+# This site's address as customers reach it: the unsubscribe link in every marketing e-mail.
+OUTREACH_PUBLIC_URL = os.environ.get("OUTREACH_PUBLIC_URL", "http://127.0.0.1:8000")
+# Members one e-mail batch task sends before it re-queues itself.
+OUTREACH_EMAIL_BATCH_SIZE = int(os.environ.get("OUTREACH_EMAIL_BATCH_SIZE", "200"))
 # Region assumed for phone numbers written without a country code.
 DEFAULT_PHONE_REGION = os.environ.get("DEFAULT_PHONE_REGION", "JP")
 
