@@ -1,0 +1,221 @@
+"""The e-mail channel through a real Celery worker on Redis, against the PostgreSQL test
+database: each member gets exactly one e-mail even when the batch is queued twice, and the
+unsubscribe link taken from a sent e-mail stops every later e-mail to that customer."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from campaigns.models import CampaignState
+from config.celery_app import app as celery_app
+from customers.models import Channel, ConsentRecord
+from outreach.models import CampaignMember, CloseReason, ContactAttempt, MemberStatus
+from outreach.tasks import email_campaign_send_task, email_send_member_task
+from tests.factories import CampaignFactory, CustomerFactory
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKER = settings.CELERY_BROKER_URL
+SEPARATOR = b"\n" + b"-" * 79 + b"\n"  # between messages in the file backend's files
+
+
+def _wait(predicate, timeout: float, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError("timed out")
+
+
+def _broker_reachable() -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(BROKER, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def mail_worker(transactional_db, tmp_path):
+    """A real worker on the test Redis, on a queue of its own (other test runs may share the
+    broker), writing e-mail into ``tmp_path``. Yields a function reading what it sent."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: the worker process must see the test database")
+    if not _broker_reachable():
+        pytest.skip(f"no Redis broker at {BROKER}")
+    queue = f"email-test-{uuid.uuid4().hex[:12]}"
+    db = settings.DATABASES["default"]
+    env = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.outreach.email_worker_settings",
+        DATABASE_URL=(
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        ),
+        DJANGO_MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        CELERY_BROKER_URL=BROKER,
+        TEST_EMAIL_FILE_PATH=str(tmp_path),
+        TEST_CELERY_QUEUE=queue,
+    )
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.task_default_queue = queue
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-Q",
+            queue,
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+
+    def sent() -> list[email.message.EmailMessage]:
+        messages = []
+        for path in sorted(tmp_path.iterdir()):
+            for chunk in path.read_bytes().split(SEPARATOR):
+                if chunk.strip():
+                    messages.append(email.message_from_bytes(chunk, policy=email.policy.default))
+        return messages
+
+    def idle() -> None:
+        """Wait until the queue is empty and the worker has finished what it took."""
+        import redis
+
+        broker = redis.Redis.from_url(BROKER)
+        _wait(lambda: broker.llen(queue) == 0, timeout=60)
+        time.sleep(1.5)  # the solo worker finishes the task it took last
+        _wait(lambda: broker.llen(queue) == 0, timeout=60)
+
+    sent.idle = idle
+    try:
+        yield sent
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        celery_app.conf.task_always_eager = True
+        celery_app.conf.task_default_queue = "celery"
+        import redis
+
+        redis.Redis.from_url(BROKER).delete(queue)
+
+
+def _campaign(name: str):
+    return CampaignFactory(
+        name=name,
+        state=CampaignState.RUNNING,
+        channel=Channel.EMAIL,
+        product="COUPON",
+        email_subject="{{ campaign_name }}: {{ name }} 様",
+        email_body="{{ name }} 様\n{{ offer }}",
+        offer="10% OFF",
+    )
+
+
+def _consenting_customer():
+    customer = CustomerFactory()
+    ConsentRecord.objects.create(
+        customer=customer,
+        channel=Channel.EMAIL,
+        status=ConsentRecord.Status.GRANTED,
+        source="form",
+        recorded_at=timezone.now() - timedelta(days=30),
+    )
+    return customer
+
+
+def _members(campaign, customers):
+    launched = timezone.now() - timedelta(minutes=5)
+    return [
+        CampaignMember.objects.create(
+            campaign=campaign, customer=customer, group="treatment", rank=rank, due_at=launched
+        )
+        for rank, customer in enumerate(customers, start=1)
+    ]
+
+
+def _open(campaign) -> int:
+    return CampaignMember.objects.filter(
+        campaign=campaign, status__in=[MemberStatus.QUEUED, MemberStatus.CLAIMED]
+    ).count()
+
+
+@pytest.mark.celery_worker
+@pytest.mark.postgres_only
+def test_a_real_worker_sends_once_per_member_and_the_unsubscribe_link_stops_the_rest(
+    mail_worker,
+):
+    customers = [_consenting_customer() for _ in range(6)]
+    spring, summer = _campaign("春のご案内"), _campaign("夏のご案内")
+    spring_members = _members(spring, customers)
+    summer_members = _members(summer, customers)
+
+    # The batch queued twice and one member's own task queued twice on top: duplicates that
+    # a retried or double-clicked send would produce.
+    email_campaign_send_task.delay(spring.pk, 2)
+    email_campaign_send_task.delay(spring.pk, 2)
+    email_send_member_task.delay(spring_members[0].pk)
+    email_send_member_task.delay(spring_members[0].pk)
+    _wait(lambda: _open(spring) == 0, timeout=90)
+    mail_worker.idle()
+
+    spring_mail = [m for m in mail_worker() if m["Subject"].startswith("春のご案内")]
+    assert sorted(m["To"] for m in spring_mail) == sorted(c.email for c in customers)
+    assert (
+        ContactAttempt.objects.filter(campaign=spring, disposition__code="email_sent").count() == 6
+    )
+
+    # The third customer clicks unsubscribe in their e-mail (a mail client's one-click POST).
+    leaving = customers[2]
+    (their_mail,) = [m for m in spring_mail if m["To"] == leaving.email]
+    link = re.search(r"<([^>]+)>", their_mail["List-Unsubscribe"]).group(1)
+    assert link in their_mail.get_content()  # the same link is in the footer
+    response = Client().post(
+        urlsplit(link).path,
+        "List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+
+    email_campaign_send_task.delay(summer.pk, 2)
+    _wait(lambda: _open(summer) == 0, timeout=90)
+    mail_worker.idle()
+
+    summer_mail = [m for m in mail_worker() if m["Subject"].startswith("夏のご案内")]
+    assert sorted(m["To"] for m in summer_mail) == sorted(
+        c.email for c in customers if c != leaving
+    )
+    skipped = CampaignMember.objects.get(pk=summer_members[2].pk)
+    assert skipped.status == MemberStatus.EXCLUDED
+    assert skipped.close_reason == CloseReason.EMAIL_OPTED_OUT
+    # Nothing more arrives for the spring campaign either: once per member, for good.
+    assert len([m for m in mail_worker() if m["Subject"].startswith("春のご案内")]) == 6
