@@ -28,9 +28,12 @@ from customers.services.imports import (  # noqa: E402
     import_job_run,
 )
 
-# An import queues a re-segmentation when it commits; that is a task of its own (a worker runs
-# it), not part of the import's time or memory. Eager Celery would run it in this process.
-imports._enqueue_segmentation = lambda: None
+# An import queues follow-up tasks when it commits (re-segmentation, …); a worker runs them as
+# tasks of their own, so they are no part of the import's time or memory. Eager Celery would
+# run them in this process.
+for _name in dir(imports):
+    if _name.startswith("_enqueue_"):
+        setattr(imports, _name, lambda *args, **kwargs: None)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
@@ -79,10 +80,7 @@ def load_first(
         rows_of = _CustomerRows(source, match_by, default_country, now)
     else:
         rows_of = _PurchaseRows(source, _customer_ids(source), now)
-    copy_sql = (
-        f"COPY {quote(table)} ({', '.join(quote(c) for c in rows_of.columns)}) "
-        "FROM STDIN (FORMAT csv)"
-    )
+    columns = ", ".join(quote(c) for c in rows_of.columns)
     created = 0
     writer = _Writer(connection.connection)
     try:
@@ -92,17 +90,24 @@ def load_first(
                     # Unique constraints are rebuilt at the end too: most of the cost of a COPY
                     # into a table is keeping its indexes, and a repeat then shows up as a
                     # unique violation there (only within a batch is it found here).
-                    stack.enter_context(
+                    bulk = stack.enter_context(
                         merge._bulk_load(table, estimate_rows(result.rows), unique=True)
+                    )
+                    # Ids: while the bulk load holds the table, ranges of the sequence can be
+                    # taken per batch instead of one nextval() per row (nobody else can insert).
+                    sequence = _id_sequence(table) if bulk else None
+                    copy_sql = (
+                        f"COPY {quote(table)} ({'id, ' if sequence else ''}{columns}) "
+                        "FROM STDIN (FORMAT csv)"
                     )
                 records, unknown = rows_of(result.records)
                 copies = []
                 if records.height:
-                    copies.append((copy_sql, records))
+                    copies.append((copy_sql, records, sequence))
                     created += records.height
                 errors = pl.concat([result.errors, unknown], how="vertical_relaxed")
                 if errors.height:
-                    copies.append((errors_copy_sql(), error_rows(job_id, errors)))
+                    copies.append((errors_copy_sql(), error_rows(job_id, errors), None))
                 writer.put(copies)
             writer.close()  # every batch is stored before the indexes are rebuilt
     except (psycopg.errors.UniqueViolation, IntegrityError) as error:
@@ -112,8 +117,13 @@ def load_first(
         raise NotFirstLoad("the file repeats a customer or a purchase line") from error
     finally:
         writer.stop()
-    merge._steps["insert"] = round(writer.seconds, 3)
+    merge._steps["insert"] = round(writer.seconds, 3)  # in the writer thread, overlapping
+    merge._steps["insert.encode"] = round(writer.encode_seconds, 3)
     return MergeCounts(created=created, errors=rows_of.unknown, steps=dict(merge._steps))
+
+
+def _id_sequence(table: str) -> str | None:
+    return merge._fetchone("SELECT pg_get_serial_sequence(%s, 'id')", [table])[0]
 
 
 class _CustomerRows:
@@ -212,7 +222,6 @@ class _CustomerIndex:
     _SEED = 0x5EED
 
     def __init__(self, customers: pl.DataFrame) -> None:
-        self.customers = customers
         ordered = customers.with_columns(
             self._hash(customers["customer_external_id"]).alias("hash")
         ).sort("hash")
@@ -234,8 +243,9 @@ class _CustomerIndex:
         shared = ~found & (self.hashes.gather(at) == hashes).fill_null(False)
         if shared.any():
             idx = shared.arg_true()
+            customers = pl.DataFrame([self.external_ids, self.ids])
             part = pl.DataFrame({"customer_external_id": keys.gather(idx)}).join(
-                self.customers, on="customer_external_id", how="left", maintain_order="left"
+                customers, on="customer_external_id", how="left", maintain_order="left"
             )
             ids = ids.scatter(idx, part["customer_id"])
         return ids.alias("customer_id")
@@ -296,6 +306,9 @@ class _PurchaseRows:
         return rows, errors
 
 
+_Copy = tuple[str, pl.DataFrame, str | None]  # COPY statement, rows, sequence to take ids from
+
+
 class _Writer:
     """COPYs prepared batches on the job's connection from a second thread, so that PostgreSQL
     stores one batch while this process reads and normalises the next (they use different
@@ -303,14 +316,15 @@ class _Writer:
 
     def __init__(self, pg_connection: psycopg.Connection, depth: int = 2) -> None:
         self._connection = pg_connection
-        self._queue: queue.Queue[list[tuple[str, pl.DataFrame]] | None] = queue.Queue(depth)
+        self._queue: queue.Queue[list[_Copy] | None] = queue.Queue(depth)
         self._error: BaseException | None = None
         self._stopped = False
         self.seconds = 0.0
+        self.encode_seconds = 0.0
         self._thread = threading.Thread(target=self._run, name="import-copy", daemon=True)
         self._thread.start()
 
-    def put(self, copies: list[tuple[str, pl.DataFrame]]) -> None:
+    def put(self, copies: list[_Copy]) -> None:
         self._raise()
         self._queue.put(copies)
 
@@ -330,24 +344,45 @@ class _Writer:
             raise self._error
 
     def _run(self) -> None:
-        import time
-
         while (copies := self._queue.get()) is not None:
             if self._error is not None:
                 continue  # drain, so that put() never blocks
             started = time.perf_counter()
             try:
-                for sql, frame in copies:
-                    _copy_frame(self._connection, sql, frame)
+                for sql, frame, id_sequence in copies:
+                    if id_sequence:
+                        frame = _with_ids(self._connection, id_sequence, frame)
+                    encoding = time.perf_counter()
+                    data = _csv(frame)
+                    self.encode_seconds += time.perf_counter() - encoding
+                    _copy(self._connection, sql, data)
             except BaseException as error:  # handed to the main thread
                 self._error = error
             self.seconds += time.perf_counter() - started
 
 
-def _copy_frame(pg_connection: psycopg.Connection, sql: str, frame: pl.DataFrame) -> None:
+def _with_ids(
+    pg_connection: psycopg.Connection, sequence: str, frame: pl.DataFrame
+) -> pl.DataFrame:
+    """The frame with an ``id`` column of fresh ids from ``sequence``, taken in one step."""
+    with pg_connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT setval(%s::regclass, nextval(%s::regclass) + %s - 1)",
+            [sequence, sequence, frame.height],
+        )
+        (last,) = cursor.fetchone()
+    first = last - frame.height + 1
+    return frame.select(pl.int_range(first, last + 1, dtype=pl.Int64).alias("id"), pl.all())
+
+
+def _csv(frame: pl.DataFrame) -> io.BytesIO:
     buffer = io.BytesIO()
     frame.write_csv(buffer, include_header=False, null_value="")
-    view = buffer.getbuffer()
+    return buffer
+
+
+def _copy(pg_connection: psycopg.Connection, sql: str, data: io.BytesIO) -> None:
+    view = data.getbuffer()
     try:
         with pg_connection.cursor() as cursor, cursor.copy(sql) as copy:
             for start in range(0, len(view), COPY_CHUNK):

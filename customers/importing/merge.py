@@ -91,7 +91,7 @@ BULK_LOAD_MIN_ROWS = 50_000
 
 
 @contextmanager
-def _bulk_load(table: str, inserting: int, *, unique: bool = False) -> Iterator[None]:
+def _bulk_load(table: str, inserting: int, *, unique: bool = False) -> Iterator[bool]:
     """Load big inserts without maintaining secondary indexes and foreign keys row by row
     (PostgreSQL only).
 
@@ -100,20 +100,25 @@ def _bulk_load(table: str, inserting: int, *, unique: bool = False) -> Iterator[
     row. Both are dropped and re-created inside the merge transaction, so nothing else ever sees
     the table without them; the price is that other sessions wait on the table while a bulk load
     runs — which is why only loads that at least double the table qualify (first loads, mostly).
-    Unique indexes stay unless ``unique`` (a first load, which relies on no lookup): they are
-    then rebuilt first, and a duplicate raises IntegrityError when they are.
+    Unique indexes stay unless ``unique`` (a first load, which relies on no lookup): they and
+    the primary key are then rebuilt first, and a duplicate raises IntegrityError when they are.
+    Yields whether it is a bulk load.
     """
     if not _is_bulk_load(table, inserting):
-        yield
+        yield False
         return
     indexes = _plain_indexes(table, unique=unique)
-    constraints = _constraints(table, "uf" if unique else "f")
+    types = "f"
+    if unique:
+        # The primary key too, unless another table's foreign key needs it.
+        types += "u" if _is_referenced(table) else "pu"
+    constraints = _constraints(table, types)
     with connection.cursor() as cursor:
         for name, _definition in constraints:
             cursor.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}")
         for name, _definition in indexes:
             cursor.execute(f"DROP INDEX {quote(name)}")
-    yield
+    yield True
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
@@ -149,15 +154,24 @@ def _plain_indexes(table: str, *, unique: bool = False) -> list[tuple[str, str]]
 
 
 def _constraints(table: str, types: str) -> list[tuple[str, str]]:
-    """(name, definition) of the table's constraints of the given types ('u' unique, 'f'
-    foreign key), unique ones first."""
+    """(name, definition) of the table's constraints of the given types ('p' primary key,
+    'u' unique, 'f' foreign key), foreign keys last."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = %s::regclass AND contype::text = ANY(%s) ORDER BY contype DESC, conname",
+            "WHERE conrelid = %s::regclass AND contype::text = ANY(%s) "
+            "ORDER BY contype = 'f', conname",
             [table, list(types)],
         )
         return list(cursor.fetchall())
+
+
+def _is_referenced(table: str) -> bool:
+    return bool(
+        _fetchone(
+            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = %s::regclass)", [table]
+        )[0]
+    )
 
 
 def lock_source(source: str) -> None:

@@ -115,11 +115,21 @@ class _Read:
     preview: list[dict] = field(default_factory=list)
 
 
+# A first load holds up to four batches at once (being normalised, two queued, being stored);
+# smaller batches keep its memory at that of the staged path.
+DIRECT_BATCH_ROWS = 50_000
+
+
 def _batches(
-    job: ImportJob, tabular: TabularFile, timer: Timer, reporter: _Reporter, read: _Read
+    job: ImportJob,
+    tabular: TabularFile,
+    timer: Timer,
+    reporter: _Reporter,
+    read: _Read,
+    batch_rows: int,
 ) -> Iterator[BatchResult]:
     """Normalised batches of the file; counts rows and reports progress as they pass."""
-    batches = iter(tabular.batches(settings.IMPORT_BATCH_ROWS))
+    batches = iter(tabular.batches(batch_rows))
     while True:
         t = time.perf_counter()
         batch = next(batches, None)
@@ -189,7 +199,14 @@ def _run_direct(job: ImportJob, reporter: _Reporter) -> MergeCounts | None:
                 source=job.source,
                 match_by=job.match_by,
                 default_country=settings.DEFAULT_PHONE_REGION,
-                results=_batches(job, tabular, timer, reporter, read),
+                results=_batches(
+                    job,
+                    tabular,
+                    timer,
+                    reporter,
+                    read,
+                    min(settings.IMPORT_BATCH_ROWS, DIRECT_BATCH_ROWS),
+                ),
                 estimate_rows=lambda rows: _rows_total(tabular, rows) or rows,
             )
             timer.add("load", t)  # reading and normalising included: they overlap the COPYs
@@ -211,7 +228,7 @@ def _run_staged(job: ImportJob, reporter: _Reporter) -> MergeCounts:
     stage.create()
     try:
         read = _Read()
-        for result in _batches(job, tabular, timer, reporter, read):
+        for result in _batches(job, tabular, timer, reporter, read, settings.IMPORT_BATCH_ROWS):
             t = time.perf_counter()
             stage.append(result.records)
             append_errors(job.pk, result.errors)

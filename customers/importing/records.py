@@ -390,16 +390,7 @@ def _purchase_records(
     n = frame.height
     null = pl.Series([None] * n, dtype=pl.String)
     quantity = _get(frame, "quantity")
-    amount = _get(frame, "amount")
-    unit_price = _get(frame, "unit_price")
-    if amount is None and unit_price is not None:
-        qty = quantity.fill_null(1) if quantity is not None else pl.Series([1] * n, dtype=pl.Int64)
-        amount = pl.select(
-            (unit_price.cast(pl.Decimal(18, 2)) * qty.cast(pl.Decimal(18, 0)))
-            .cast(pl.String)
-            .str.replace(r"\.00$", "")
-            .str.replace(r"(\.\d)0$", "$1")
-        ).to_series()
+    amount = _amount(frame, quantity)
     customer = _get(frame, "customer_external_id")
     purchased_at = _get(frame, "purchased_at")
     order_id = _get(frame, "order_id")
@@ -407,27 +398,32 @@ def _purchase_records(
     product_name = _get(frame, "product_name")
     # Lines without an order number get a natural key; the merge adds an occurrence number
     # so two identical lines in one file stay two purchases.
-    natural_key = pl.select(
-        pl.concat_str(
-            [
-                pl.lit("nk:"),
-                pl.lit(customer).fill_null(""),
-                pl.lit("|"),
-                pl.lit(purchased_at).fill_null(""),
-                pl.lit("|"),
-                pl.lit(product_code if product_code is not None else null).fill_null(""),
-                pl.lit("|"),
-                pl.lit(product_name if product_name is not None else null)
-                .fill_null("")
-                .str.slice(0, 60),
-                pl.lit("|"),
-                pl.lit(quantity.cast(pl.String) if quantity is not None else null).fill_null(""),
-                pl.lit("|"),
-                pl.lit(amount if amount is not None else null).fill_null(""),
-            ]
-        )
-    ).to_series()
-    base_key = natural_key if order_id is None else order_id.fill_null(natural_key)
+    if order_id is not None and not order_id.null_count():
+        base_key = order_id  # every line has one: no natural key to build
+    else:
+        natural_key = pl.select(
+            pl.concat_str(
+                [
+                    pl.lit("nk:"),
+                    pl.lit(customer).fill_null(""),
+                    pl.lit("|"),
+                    pl.lit(purchased_at).fill_null(""),
+                    pl.lit("|"),
+                    pl.lit(product_code if product_code is not None else null).fill_null(""),
+                    pl.lit("|"),
+                    pl.lit(product_name if product_name is not None else null)
+                    .fill_null("")
+                    .str.slice(0, 60),
+                    pl.lit("|"),
+                    pl.lit(quantity.cast(pl.String) if quantity is not None else null).fill_null(
+                        ""
+                    ),
+                    pl.lit("|"),
+                    pl.lit(amount if amount is not None else null).fill_null(""),
+                ]
+            )
+        ).to_series()
+        base_key = natural_key if order_id is None else order_id.fill_null(natural_key)
     records = pl.DataFrame(
         {
             "row_no": frame[ROW],
@@ -462,6 +458,22 @@ def _purchase_records(
         ),
     ]
     return records, pl.concat(problems)
+
+
+def _amount(frame: pl.DataFrame, quantity: pl.Series | None) -> pl.Series | None:
+    """The amount column, or unit price × quantity when the file has no amount."""
+    amount = _get(frame, "amount")
+    unit_price = _get(frame, "unit_price")
+    if amount is None and unit_price is not None:
+        n = frame.height
+        qty = quantity.fill_null(1) if quantity is not None else pl.Series([1] * n, dtype=pl.Int64)
+        amount = pl.select(
+            (unit_price.cast(pl.Decimal(18, 2)) * qty.cast(pl.Decimal(18, 0)))
+            .cast(pl.String)
+            .str.replace(r"\.00$", "")
+            .str.replace(r"(\.\d)0$", "$1")
+        ).to_series()
+    return amount
 
 
 def known_error_message(code: str) -> str | None:

@@ -213,3 +213,30 @@ def test_a_repeat_found_when_a_bulk_first_load_rebuilds_its_unique_keys_is_merge
     assert Purchase.objects.get(line_key="O0#1").amount == 999
     constraints = {name for name, _ in merge._constraints("customers_customer", "u")}
     assert "customer_unique_external_id_per_source" in constraints
+
+
+@pytest.mark.postgres_only
+def test_ids_taken_in_ranges_by_a_bulk_first_load_never_clash_with_later_rows(
+    postgres, monkeypatch
+):
+    from customers.importing import merge
+
+    monkeypatch.setattr(merge, "BULK_LOAD_MIN_ROWS", 1)
+    monkeypatch.setattr(settings, "IMPORT_BATCH_ROWS", 2)
+    run_import("customers", "顧客ID,氏名\nC1,一郎\nC2,二郎\nC3,三郎\n")
+    text = "注文番号,明細番号,顧客ID,購入日,金額\n" + "".join(
+        f"O{i},1,C{1 + i % 3},2024/01/05,{100 + i}\n" for i in range(5)
+    )
+    first = run_import("purchases", text)
+    Purchase.objects.create(
+        customer=Customer.objects.get(external_id="C1"),
+        line_key="manual",
+        purchased_at="2024-01-06T00:00:00Z",
+        amount=1,
+    )
+    more = run_import("purchases", text.replace("O", "P"))  # staged: the source has rows
+
+    assert "load" in first.timings and "merge" in more.timings
+    assert (first.created_count, more.created_count) == (5, 5)
+    ids = list(Purchase.objects.values_list("id", flat=True))
+    assert len(ids) == len(set(ids)) == 11

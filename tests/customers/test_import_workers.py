@@ -207,14 +207,14 @@ def test_a_long_first_load_keeps_reporting_progress_and_that_the_job_is_alive(
     from customers.importing import direct
 
     seen = []
-    original = direct._copy_frame
+    original = direct._copy
 
     def slow_copy(*args, **kwargs):
         time.sleep(0.3)
         seen.append(ImportJob.objects.values_list("heartbeat_at", "rows_processed").get(pk=job.pk))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(direct, "_copy_frame", slow_copy)
+    monkeypatch.setattr(direct, "_copy", slow_copy)
     monkeypatch.setattr(settings, "IMPORT_HEARTBEAT_SECONDS", 0.1)
     monkeypatch.setattr(settings, "IMPORT_BATCH_ROWS", 2)
     job = import_job_create(
