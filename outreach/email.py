@@ -39,7 +39,7 @@ import smtplib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from email.utils import formataddr
 from typing import Any
@@ -83,6 +83,8 @@ UNSUBSCRIBED = "unsubscribed"
 
 UNSUBSCRIBE_SALT = "outreach.email.unsubscribe"
 SENDER_FIELDS = ("sender_name", "sender_postal_address", "sender_contact")
+# A campaign the mailer sent to this recently has a batch running: beat starts no other.
+BATCH_ALIVE = timedelta(minutes=2)
 
 # Built-in tags and filters only; no template loaders, so {% include %} and {% extends %} find
 # nothing; no autoescape: the e-mail is plain text. The context holds plain values only.
@@ -486,7 +488,12 @@ def email_campaign_send(
 
 def email_campaigns_send_due(*, now: datetime | None = None) -> list[int]:
     """Beat: start a batch for every running e-mail campaign with members due (first sends,
-    and members set aside until a rule cleared, e.g. the frequency cap)."""
+    and members set aside until a rule cleared, e.g. the frequency cap).
+
+    A campaign the mailer sent to within ``BATCH_ALIVE`` already has a batch re-queuing itself,
+    so none is added: otherwise every beat would start one more chain for a long campaign.
+    A chain that died (worker lost, retries used up) is replaced once it has been quiet that long.
+    """
     from outreach.tasks import email_campaign_send_task
 
     now = now or timezone.now()
@@ -496,10 +503,13 @@ def email_campaigns_send_due(*, now: datetime | None = None) -> list[int]:
         owner__isnull=True,
         due_at__lte=now,
     ).values("campaign_id")
+    sending = ContactAttempt.objects.filter(
+        channel=Channel.EMAIL, agent__isnull=True, attempted_at__gt=now - BATCH_ALIVE
+    ).values("campaign_id")
     ids = list(
-        Campaign.objects.filter(
-            state=CampaignState.RUNNING, channel=Channel.EMAIL, pk__in=due
-        ).values_list("pk", flat=True)
+        Campaign.objects.filter(state=CampaignState.RUNNING, channel=Channel.EMAIL, pk__in=due)
+        .exclude(pk__in=sending)
+        .values_list("pk", flat=True)
     )
     for campaign_id in ids:
         transaction.on_commit(lambda pk=campaign_id: email_campaign_send_task.delay(pk))

@@ -411,6 +411,19 @@ def test_the_beat_starts_a_batch_for_each_running_email_campaign_with_members_du
     assert len(mail.outbox) == 1
 
 
+def test_the_beat_adds_no_batch_to_a_campaign_whose_batch_is_still_sending():
+    campaign = email_campaign()
+    sent, waiting = member_of(campaign, rank=1), member_of(campaign, rank=2)
+    mailer.email_campaign_send(campaign_id=campaign.pk, batch_size=1)
+    assert refreshed(sent).status == MemberStatus.DONE
+
+    assert mailer.email_campaigns_send_due() == []
+    # Quiet for longer than a live batch would be: its chain died, start another.
+    later = timezone.now() + mailer.BATCH_ALIVE + timedelta(seconds=1)
+    assert mailer.email_campaigns_send_due(now=later) == [campaign.pk]
+    assert refreshed(waiting).status == MemberStatus.QUEUED
+
+
 def test_an_agent_sends_the_email_of_the_member_they_hold_once(team, agent_x):
     campaign = email_campaign()
     team.campaigns.add(campaign)
