@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("customers/", include("customers.urls")),
     path("campaigns/", include("campaigns.urls")),
+    path("work/", include("outreach.urls")),
     path("unsubscribe/", include("outreach.public_urls")),
     path("api/", include("config.api_urls")),
 ]

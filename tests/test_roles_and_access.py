@@ -43,6 +43,7 @@ def test_the_login_page_itself_is_public(client):
     assert client.get("/accounts/login/").status_code == 200
 
 
-def test_agents_land_on_their_home_page(agent_client):
-    response = agent_client.get("/")
+def test_agents_land_on_their_work_page(agent_client):
+    response = agent_client.get("/", follow=True)
     assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == "/work/"

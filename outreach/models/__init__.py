@@ -1,3 +1,4 @@
+from outreach.models.audit import CustomerCardView
 from outreach.models.dispositions import Disposition
 from outreach.models.queue import (
     AgentProfile,
@@ -18,6 +19,7 @@ __all__ = [
     "CampaignMember",
     "CloseReason",
     "ContactAttempt",
+    "CustomerCardView",
     "Disposition",
     "Lane",
     "MemberGroup",
