@@ -6,6 +6,7 @@ from outreach.models import (
     CampaignLaunch,
     CampaignMember,
     ContactAttempt,
+    CustomerCardView,
     Disposition,
     Team,
 )
@@ -179,4 +180,26 @@ class ContactAttemptAdmin(admin.ModelAdmin):
         return False  # outcomes are logged through the outcome service
 
     def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CustomerCardView)
+class CustomerCardViewAdmin(admin.ModelAdmin):
+    """The audit of customer-card views: read-only, for admins and supervisors."""
+
+    list_display = ("viewed_at", "user", "customer", "reason", "member", "ip_address")
+    list_filter = ("reason",)
+    search_fields = ("user__username", "customer__name", "customer__external_id")
+    list_select_related = ("user", "customer", "member")
+    date_hierarchy = "viewed_at"
+    readonly_fields = [f.name for f in CustomerCardView._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

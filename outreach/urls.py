@@ -10,5 +10,6 @@ urlpatterns = [
     path("members/<int:member_id>/", views.work_card, name="work-card"),
     path("members/<int:member_id>/outcome/", views.work_outcome, name="work-outcome"),
     path("members/<int:member_id>/release/", views.work_release, name="work-release"),
+    path("members/<int:member_id>/send-email/", views.work_send_email, name="work-send-email"),
     path("customers/<int:customer_id>/", views.customer_card, name="customer-card"),
 ]

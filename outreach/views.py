@@ -119,6 +119,14 @@ def _card_context(
     campaign = member.campaign if member is not None else None
     if holds and form is None:
         form = OutcomeForm(campaign=campaign)
+    email = None
+    if holds and campaign is not None and campaign.channel == "email":
+        from outreach.email import email_render
+
+        try:
+            email = email_render(campaign=campaign, customer=customer)
+        except ValidationError as problem:
+            email = {"error": " ".join(problem.messages)}
     return {
         "member": member,
         "campaign": campaign,
@@ -128,6 +136,7 @@ def _card_context(
         "verdict": verdict,
         "form": form if holds else None,
         "access": reason,
+        "email": email,
     }
 
 
@@ -165,6 +174,27 @@ def work_outcome(request: HttpRequest, member_id: int) -> HttpResponse:
     member.refresh_from_db()
     template = "outreach/_card.html" if _is_htmx(request) else "outreach/work.html"
     return render(request, template, _card_page(request, member, form=form))
+
+
+@require_POST
+def work_send_email(request: HttpRequest, member_id: int) -> HttpResponse:
+    """Send the campaign's e-mail to the member the agent holds (personal send), once."""
+    from outreach.email import Outcome, email_send_claimed
+
+    member, _reason = _member_for_agent(request, member_id)
+    try:
+        result = email_send_claimed(member=member, agent=request.user)
+    except ValidationError as problem:
+        messages.error(request, " ".join(problem.messages))
+        return redirect("outreach:work-card", member_id=member.pk)
+    if result.outcome in (Outcome.SENT, Outcome.BOUNCED) and result.attempt is not None:
+        context = {**_work_context(request), "attempt": result.attempt, "member": member}
+        if _is_htmx(request):
+            return render(request, "outreach/_logged.html", context)
+        messages.success(request, _("E-mail sent."))
+        return redirect("outreach:work")
+    messages.error(request, _("The e-mail was not sent: %(reason)s.") % {"reason": result.reason})
+    return redirect("outreach:work")
 
 
 @require_POST

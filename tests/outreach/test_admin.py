@@ -15,7 +15,15 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize(
-    "model", ["team", "agentprofile", "campaignlaunch", "campaignmember", "contactattempt"]
+    "model",
+    [
+        "team",
+        "agentprofile",
+        "campaignlaunch",
+        "campaignmember",
+        "contactattempt",
+        "customercardview",
+    ],
 )
 def test_changelists_load(admin_client, running_campaign, agent_x, now, model):
     member = CampaignMember.objects.create(

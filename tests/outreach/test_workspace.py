@@ -199,3 +199,34 @@ def test_personal_callback_from_the_form(running_campaign, agent_x, now):
     )
     m.refresh_from_db()
     assert m.lane == 0 and m.callback_agent == agent_x and m.due_at == when
+
+
+def test_agent_sends_the_campaign_email_from_the_card(team, agent_x, mailoutbox):
+    from customers.models import ConsentRecord
+    from tests.factories import CampaignFactory
+
+    campaign = CampaignFactory(
+        state="running",
+        channel="email",
+        email_subject="{{ name }}様へ",
+        email_body="こんにちは {{ name }} 様",
+    )
+    team.campaigns.add(campaign)
+    customer = CustomerFactory(name="田中 一郎", email="tanaka@example.jp")
+    ConsentRecord.objects.create(
+        customer=customer,
+        channel="email",
+        status="granted",
+        source="form",
+        recorded_at=campaign.created_at,
+    )
+    m = member_of(campaign, customer=customer)
+    client = login(agent_x)
+    card = client.post(reverse("outreach:work-next"), **HTMX).content.decode()
+    assert 'id="email-preview"' in card and "こんにちは 田中 一郎 様" in card
+    sent = client.post(reverse("outreach:work-send-email", args=[m.pk]), **HTMX)
+    assert 'id="logged"' in sent.content.decode()
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == ["tanaka@example.jp"]
+    again = client.post(reverse("outreach:work-send-email", args=[m.pk]), **HTMX)
+    assert again.status_code in (302, 404)
+    assert len(mailoutbox) == 1
