@@ -56,7 +56,7 @@ format: install-dev
 
 check-deploy: install
 	DJANGO_SETTINGS_MODULE=config.settings.production DJANGO_SECRET_KEY=$$(head -c 48 /dev/urandom | base64) \
-		DJANGO_ALLOWED_HOSTS=example.org $(PY) manage.py check --deploy --fail-level WARNING
+		DJANGO_ALLOWED_HOSTS=example.org OUTREACH_PUBLIC_URL=https://example.org $(PY) manage.py check --deploy --fail-level WARNING
 
 messages: install
 	$(PY) manage.py makemessages -l ja -l en --ignore=.venv --ignore=bench

@@ -195,6 +195,11 @@ def campaign_transition(
                 code="not_ready",
                 params={"missing": "; ".join(missing)},
             )
+        if locked.channel == Channel.EMAIL:
+            # A template that does not render would fail every batch: refuse it now.
+            from outreach.email import email_check
+
+            email_check(locked)
     locked.state = to_state
     locked.save(update_fields=["state", "updated_at"])
     return _refreshed(campaign, locked)

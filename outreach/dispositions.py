@@ -113,6 +113,7 @@ DEFAULT_DISPOSITIONS: list[dict] = [
         "name_ja": "メール送信済",
         "channel": _EMAIL,
         "counts_as_attempt": True,
+        "final_for_campaign": True,  # one e-mail per member and campaign
     },
     {
         "code": "unsubscribed",
@@ -121,6 +122,7 @@ DEFAULT_DISPOSITIONS: list[dict] = [
         "channel": _EMAIL,
         "email_opt_out": True,
         "final_for_campaign": True,
+        "counts_as_attempt": False,  # an unsubscribe is not a contact for the frequency cap
     },
     {
         "code": "bounced",

@@ -13,6 +13,12 @@ if not SECRET_KEY or SECRET_KEY.startswith("insecure"):
     raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a long random value in production.")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+# Unsubscribe links in marketing e-mail point here; a localhost default would break them all.
+OUTREACH_PUBLIC_URL = os.environ.get("OUTREACH_PUBLIC_URL", "")
+if not OUTREACH_PUBLIC_URL.startswith("https://"):
+    raise ImproperlyConfigured(
+        "Set OUTREACH_PUBLIC_URL to the public https:// address of this site (unsubscribe links)."
+    )
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)

@@ -397,3 +397,25 @@ def test_two_concurrent_transitions_cannot_both_pass(postgres):
     assert sorted(results.values()) == ["ok", "refused"]
     winner = next(state for state, result in results.items() if result == "ok")
     assert Campaign.objects.get(pk=campaign.pk).state == winner
+
+
+def test_an_email_campaign_with_a_broken_template_cannot_be_scheduled(segment):
+    campaign = campaign_create(
+        created_by=None,
+        name="壊れたテンプレート",
+        kind=CampaignKind.VIP_OFFER,
+        channel=Channel.EMAIL,
+        starts_on=date(2026, 12, 1),
+        ends_on=date(2026, 12, 31),
+        email_subject="ご案内",
+        email_body="{% if name %}閉じていない",
+        sender_name="株式会社サンプル",
+        sender_postal_address="東京都千代田区1-1",
+        sender_contact="03-0000-0000",
+        target_segments=[segment],
+    )
+    with pytest.raises(ValidationError) as error:
+        campaign_transition(campaign=campaign, to_state=S.SCHEDULED)
+    assert "email_body" in error.value.message_dict
+    campaign.refresh_from_db()
+    assert campaign.state == S.DRAFT
