@@ -27,10 +27,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 
 import polars as pl
 import psycopg
+import psycopg.sql
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
@@ -80,7 +81,6 @@ def load_first(
         rows_of = _CustomerRows(source, match_by, default_country, now)
     else:
         rows_of = _PurchaseRows(source, _customer_ids(source), now)
-    columns = ", ".join(quote(c) for c in rows_of.columns)
     created = 0
     writer = _Writer(connection.connection)
     try:
@@ -93,14 +93,22 @@ def load_first(
                     bulk = stack.enter_context(
                         merge._bulk_load(table, estimate_rows(result.rows), unique=True)
                     )
-                    # Ids: while the bulk load holds the table, ranges of the sequence can be
-                    # taken per batch instead of one nextval() per row (nobody else can insert).
+                    # While the bulk load holds the table nobody else can insert: ids can be
+                    # taken from the sequence a range per batch instead of one nextval() per
+                    # row, and the columns that are the same on every row (source, times) can
+                    # be column defaults for the load instead of text parsed on every row.
                     sequence = _id_sequence(table) if bulk else None
+                    constants = rows_of.constants if bulk else {}
+                    if constants:
+                        stack.enter_context(_column_defaults(table, constants))
+                    copied = [c for c in rows_of.columns if c not in constants]
                     copy_sql = (
-                        f"COPY {quote(table)} ({'id, ' if sequence else ''}{columns}) "
-                        "FROM STDIN (FORMAT csv)"
+                        f"COPY {quote(table)} ({'id, ' if sequence else ''}"
+                        f"{', '.join(quote(c) for c in copied)}) FROM STDIN (FORMAT csv)"
                     )
                 records, unknown = rows_of(result.records)
+                if constants:
+                    records = records.select(copied)
                 copies = []
                 if records.height:
                     copies.append((copy_sql, records, sequence))
@@ -126,6 +134,34 @@ def _id_sequence(table: str) -> str | None:
     return merge._fetchone("SELECT pg_get_serial_sequence(%s, 'id')", [table])[0]
 
 
+@contextmanager
+def _column_defaults(table: str, values: dict[str, str]) -> Iterator[None]:
+    """Make ``values`` the columns' defaults for a while (inside the load's transaction, on a
+    table it holds exclusively, so nobody else ever sees them), then put the old ones back."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a "
+            "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+            "WHERE a.attrelid = %s::regclass AND a.attname = ANY(%s)",
+            [table, list(values)],
+        )
+        previous = dict(cursor.fetchall())
+        literal = connection.connection  # quotes literals the way this connection does
+        changes = ", ".join(
+            f"ALTER COLUMN {quote(column)} SET DEFAULT {psycopg.sql.Literal(value).as_string(literal)}"
+            for column, value in values.items()
+        )
+        cursor.execute(f"ALTER TABLE {quote(table)} {changes}")
+    yield
+    restore = ", ".join(
+        f"ALTER COLUMN {quote(column)} "
+        + (f"SET DEFAULT {previous[column]}" if previous.get(column) else "DROP DEFAULT")
+        for column in values
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {quote(table)} {restore}")
+
+
 class _CustomerRows:
     """Staged customer records -> rows of the customer table (defaults as the staged INSERT)."""
 
@@ -142,6 +178,7 @@ class _CustomerRows:
             "updated_at",
         )
         self.source, self.default_country, self.now = source, default_country, now
+        self.constants = {"source": source, "created_at": now, "updated_at": now}
         # Without an external id a row is grouped by its match key (staged merge: mobile phone,
         # phone, then e-mail, as far as the job matches by them); one key twice means folding.
         keys = []
@@ -271,6 +308,7 @@ class _PurchaseRows:
             "attributes",
         )
         self.source, self.customers, self.now = source, customers, now
+        self.constants = {"source": source, "created_at": now}
         self.unknown = 0
 
     def __call__(self, records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

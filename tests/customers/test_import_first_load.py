@@ -240,3 +240,43 @@ def test_ids_taken_in_ranges_by_a_bulk_first_load_never_clash_with_later_rows(
     assert (first.created_count, more.created_count) == (5, 5)
     ids = list(Purchase.objects.values_list("id", flat=True))
     assert len(ids) == len(set(ids)) == 11
+
+
+def _column_defaults(table: str) -> dict:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT column_name, column_default FROM information_schema.columns "
+            "WHERE table_name = %s",
+            [table],
+        )
+        return dict(cursor.fetchall())
+
+
+@pytest.mark.postgres_only
+def test_a_bulk_first_load_stores_source_and_times_and_leaves_column_defaults_as_they_were(
+    postgres, monkeypatch
+):
+    from customers.importing import merge
+
+    monkeypatch.setattr(merge, "_is_bulk_load", lambda table, inserting: True)
+    before = {t: _column_defaults(t) for t in ("customers_customer", "customers_purchase")}
+
+    customers = run_import("customers", "顧客ID,氏名\nC1,一郎\nC2,二郎\n", source="shop")
+    lines = run_import(
+        "purchases", "注文番号,明細番号,顧客ID,購入日,金額\nO1,1,C1,2024/01/05,100\n", source="shop"
+    )
+
+    assert "merge.reindex" in customers.timings and "merge.reindex" in lines.timings
+    assert {t: _column_defaults(t) for t in before} == before
+    stored = Customer.objects.get(external_id="C2")
+    assert stored.source == "shop"
+    assert stored.created_at == stored.updated_at
+    assert customers.started_at <= stored.created_at <= customers.finished_at
+    purchase = Purchase.objects.get()
+    assert (purchase.source, purchase.customer_id) == (
+        "shop",
+        Customer.objects.get(external_id="C1").id,
+    )
+    assert lines.started_at <= purchase.created_at <= lines.finished_at
