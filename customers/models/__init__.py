@@ -5,7 +5,13 @@ from customers.models.imports import (
     ImportState,
     ImportTemplate,
 )
-from customers.models.kpi import CategoryAffinity, LtvFormula, LtvSettings
+from customers.models.kpi import (
+    CategoryAffinity,
+    KpiPeriod,
+    KpiSnapshot,
+    LtvFormula,
+    LtvSettings,
+)
 from customers.models.people import (
     DEFAULT_SOURCE,
     Channel,
@@ -41,6 +47,8 @@ __all__ = [
     "ImportRowError",
     "ImportState",
     "ImportTemplate",
+    "KpiPeriod",
+    "KpiSnapshot",
     "Lifecycle",
     "LtvFormula",
     "LtvSettings",

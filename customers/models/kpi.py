@@ -120,3 +120,109 @@ class CategoryAffinity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.category} → {self.other_category} ({self.confidence:.0%})"
+
+
+class KpiPeriod(models.TextChoices):
+    MONTH = "month", _("Month")
+    WEEK = "week", _("Week")
+
+
+class KpiSnapshot(models.Model):
+    """Retention KPIs of one period (month or week) for one segment, or for everyone.
+
+    Filled set-based by ``customers.kpis.kpi_snapshots_rebuild`` (nightly, or when a supervisor
+    asks); the KPI page and API read only this table. ``segment`` NULL is the row for all
+    customers; a segment row counts the customers who were in that segment at the period start.
+    Rates are not stored: they are derived from the counts, so an empty base shows "—".
+    """
+
+    period = models.CharField(_("period"), max_length=5, choices=KpiPeriod.choices)
+    period_start = models.DateField(_("period start"))
+    period_end = models.DateField(_("period end (exclusive)"))
+    is_complete = models.BooleanField(
+        _("complete"), default=True, help_text=_("False for the current period (to date).")
+    )
+    segment = models.ForeignKey(
+        "customers.Segment",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("segment"),
+    )
+    customers_at_start = models.PositiveIntegerField(_("active customers at start"), default=0)
+    retained = models.PositiveIntegerField(_("bought again in the period"), default=0)
+    lost = models.PositiveIntegerField(_("lost in the period"), default=0)
+    dormant_at_start = models.PositiveIntegerField(_("dormant at start"), default=0)
+    reactivated = models.PositiveIntegerField(_("dormant at start who bought"), default=0)
+    dormant_at_end = models.PositiveIntegerField(_("dormant at end"), default=0)
+    nps_responses = models.PositiveIntegerField(_("NPS responses"), default=0)
+    promoters = models.PositiveIntegerField(_("promoters (9–10)"), default=0)
+    detractors = models.PositiveIntegerField(_("detractors (0–6)"), default=0)
+    ltv_customers = models.PositiveIntegerField(_("customers in the LTV average"), default=0)
+    ltv_order_value = models.DecimalField(
+        _("average LTV (order value formula)"), max_digits=16, decimal_places=2, null=True
+    )
+    ltv_margin = models.DecimalField(
+        _("average LTV (margin formula)"), max_digits=16, decimal_places=2, null=True
+    )
+    ltv_net = models.DecimalField(
+        _("average LTV (net formula)"), max_digits=16, decimal_places=2, null=True
+    )
+    computed_at = models.DateTimeField(_("computed at"))
+
+    class Meta:
+        verbose_name = _("KPI snapshot")
+        verbose_name_plural = _("KPI snapshots")
+        ordering = ["period", "period_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["period", "period_start"],
+                condition=models.Q(segment__isnull=True),
+                name="kpi_once_per_period_all",
+            ),
+            models.UniqueConstraint(
+                fields=["period", "period_start", "segment"],
+                condition=models.Q(segment__isnull=False),
+                name="kpi_once_per_period_segment",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(retained__lte=models.F("customers_at_start"))
+                & models.Q(lost__lte=models.F("customers_at_start"))
+                & models.Q(reactivated__lte=models.F("dormant_at_start"))
+                & models.Q(promoters__lte=models.F("nps_responses"))
+                & models.Q(detractors__lte=models.F("nps_responses")),
+                name="kpi_parts_within_base",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["period", "segment", "period_start"], name="kpi_period_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period} {self.period_start} {self.segment_id or 'all'}"
+
+    # Rates in percent from the counts (customers.kpis states the definitions); None: no base.
+    @property
+    def retention_rate(self) -> float | None:
+        from customers.kpis import percent
+
+        return percent(self.retained, self.customers_at_start)
+
+    @property
+    def churn_rate(self) -> float | None:
+        from customers.kpis import percent
+
+        return percent(self.lost, self.customers_at_start)
+
+    @property
+    def reactivation_rate(self) -> float | None:
+        from customers.kpis import percent
+
+        return percent(self.reactivated, self.dormant_at_start)
+
+    @property
+    def nps(self) -> float | None:
+        from customers.kpis import nps_score
+
+        return nps_score(self.promoters, self.detractors, self.nps_responses)

@@ -1,5 +1,6 @@
 from outreach.models.audit import CustomerCardView
 from outreach.models.dispositions import Disposition
+from outreach.models.performance import AgentDailyStats
 from outreach.models.queue import (
     AgentProfile,
     CampaignLaunch,
@@ -14,6 +15,7 @@ from outreach.models.queue import (
 )
 
 __all__ = [
+    "AgentDailyStats",
     "AgentProfile",
     "CampaignLaunch",
     "CampaignMember",

@@ -335,6 +335,16 @@ class ContactAttempt(models.Model):
             models.Index(fields=["customer", "-attempted_at"], name="attempt_customer_time_idx"),
             models.Index(fields=["campaign", "attempted_at"], name="attempt_campaign_time_idx"),
             models.Index(fields=["agent", "attempted_at"], name="attempt_agent_time_idx"),
+            # Retention KPIs: survey answers by period; agent performance: personal callbacks
+            # by the time they came due.
+            models.Index(
+                fields=["attempted_at"], condition=Q(nps__isnull=False), name="attempt_nps_time_idx"
+            ),
+            models.Index(
+                fields=["callback_at"],
+                condition=Q(callback_scope="personal"),
+                name="attempt_personal_callback_idx",
+            ),
         ]
 
     def __str__(self) -> str:
