@@ -122,6 +122,24 @@ class Campaign(models.Model):
         help_text=_("Share of the target kept uncontacted to measure lift."),
     )
     holdout_seed = models.BigIntegerField(_("holdout seed"), null=True, blank=True, editable=False)
+    cost_per_call = models.DecimalField(
+        _("cost per call"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Cost of one call attempt (yen); gives the cost per incremental purchase."),
+    )
+    cost_per_email = models.DecimalField(
+        _("cost per e-mail"),
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Cost of one e-mail sent (yen); gives the cost per incremental purchase."),
+    )
 
     # Work distribution
     assignment_mode = models.CharField(
@@ -211,3 +229,40 @@ class Campaign(models.Model):
     def refusal_key(self) -> str:
         """What a refusal on this campaign is recorded against, and matched with (Art.17)."""
         return (self.product or self.disclosure_product or "").strip()
+
+
+class CampaignResultSnapshot(models.Model):
+    """Pre-aggregated results of one campaign for one attribution window (see campaigns.results).
+
+    ``data`` holds the raw counts and sums (per group and per day since the window start) from
+    which every rate, lift and confidence interval is derived when read; one row per campaign and
+    window length, replaced in place on refresh.
+    """
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="result_snapshots"
+    )
+    window_days = models.PositiveSmallIntegerField(
+        _("attribution window (days)"), validators=[MinValueValidator(1), MaxValueValidator(366)]
+    )
+    window_start = models.DateTimeField(_("window start"), null=True, blank=True)
+    window_end = models.DateTimeField(_("window end"), null=True, blank=True)
+    computed_at = models.DateTimeField(_("computed at"))
+    duration_ms = models.PositiveIntegerField(_("computation time (ms)"), default=0)
+    data = models.JSONField(_("numbers"), default=dict)
+
+    class Meta:
+        verbose_name = _("campaign result snapshot")
+        verbose_name_plural = _("campaign result snapshots")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "window_days"], name="result_snapshot_once_per_window"
+            ),
+            models.CheckConstraint(
+                condition=Q(window_days__gte=1) & Q(window_days__lte=366),
+                name="result_snapshot_window_1_366",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id} {self.window_days}d @ {self.computed_at:%Y-%m-%d %H:%M}"

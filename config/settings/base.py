@@ -169,6 +169,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "outreach.tasks.email_campaigns_send_due",
         "schedule": 60.0,
     },
+    "refresh-campaign-results": {
+        "task": "campaigns.tasks.campaign_results_refresh_active",
+        "schedule": 900.0,  # result pages say "as of" the snapshot time
+    },
 }
 
 # Import limits: a file larger than this, or with more rows, is refused with a clear message.

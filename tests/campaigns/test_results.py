@@ -4,12 +4,23 @@ snapshot, the pages and the API — every number checked against a hand computat
 from __future__ import annotations
 
 import io
-from datetime import date
+import math
+import statistics
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import openpyxl
+import pytest
+import time_machine
 
+from campaigns.models import CampaignResultSnapshot, CampaignState
+from campaigns.results import campaign_results, campaign_results_refresh
 from config.charts import Bar, Series, bar_chart, format_percent, line_chart
 from config.exports import table_response, xlsx_bytes
+from customers.models import Purchase
+from outreach.models import CampaignMember, ContactAttempt, Disposition
+from tests.factories import CampaignFactory, CustomerFactory
 
 # --- shared building blocks: charts and exports ---------------------------------------------------
 
@@ -55,3 +66,334 @@ def test_table_response_streams_csv_and_builds_xlsx():
     xlsx_response = table_response(filename="r", header=["a"], rows=[["-x"]], fmt="xlsx")
     workbook = openpyxl.load_workbook(io.BytesIO(xlsx_response.content))
     assert workbook.active["A2"].value == "'-x"
+
+
+# --- hand-built campaign ---------------------------------------------------------------------------
+#
+# Launched 2026-03-01 09:00 JST, read 40 days later with a 30-day window.
+# Treatment 100 (members 0..99), holdout 20 (100..119), 5 excluded at launch (no group).
+#   attempted: 0..59 (two counted calls each, day 0 and day 1) → 60, 120 attempts
+#   reached:   0..39 on the second call (100 s for 0..19, 200 s for 20..39) → 40, AHT 150 s
+#   converted: 0..9 on day 1 → 10 (member 10 converted on day 35: outside the window)
+#   outside the window or not counting: member 60 called on day 31, member 61 a non-counting log
+#   recent pace: 14 calls to member 60 in the last 7 days → 2 a day; 40 members still waiting
+#   bought in window: treatment 0..19 (day 2) and 60..69 (day 5) → 30 of 100, 1,000 yen each,
+#                     members 0..4 a second 500 yen on day 3; member 70 bought only outside it
+#                     holdout 100..101 on day 5 and 102..103 on day 10 → 4 of 20, 1,000 yen each
+# So: p_treatment 0.30, p_holdout 0.20, lift 0.10; contacted (reached) 20 of 40 = 0.50.
+
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+LAUNCH = datetime(2026, 3, 1, 9, 0, tzinfo=TOKYO)
+NOW = LAUNCH + timedelta(days=40)
+Z = 1.959963984540054
+
+
+def wilson(x: int, n: int) -> tuple[float, float]:
+    """Wilson score interval, written out here independently of campaigns.stats."""
+    p = x / n
+    centre = (p + Z**2 / (2 * n)) / (1 + Z**2 / n)
+    half = Z / (1 + Z**2 / n) * math.sqrt(p * (1 - p) / n + Z**2 / (4 * n**2))
+    return centre - half, centre + half
+
+
+def newcombe(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float]:
+    p1, p2 = x1 / n1, x2 / n2
+    (l1, u1), (l2, u2) = wilson(x1, n1), wilson(x2, n2)
+    d = p1 - p2
+    return d - math.hypot(p1 - l1, u2 - p2), d + math.hypot(u1 - p1, p2 - l2)
+
+
+def at(day: float, hours: float = 1) -> datetime:
+    return LAUNCH + timedelta(days=day, hours=hours)
+
+
+def build_campaign(*, treatment: int, holdout: int, excluded: int = 0, **fields):
+    campaign = CampaignFactory(
+        state=CampaignState.RUNNING,
+        launched_at=LAUNCH,
+        name=fields.pop("name", "Results"),
+        **fields,
+    )
+    customers = [CustomerFactory() for _ in range(treatment + holdout + excluded)]
+    groups = ["treatment"] * treatment + ["holdout"] * holdout + [""] * excluded
+    members = CampaignMember.objects.bulk_create(
+        CampaignMember(
+            campaign=campaign,
+            customer=customer,
+            group=group,
+            status={"treatment": "queued", "holdout": "held_out", "": "excluded"}[group],
+            due_at=LAUNCH,
+        )
+        for customer, group in zip(customers, groups, strict=True)
+    )
+    return campaign, members
+
+
+def attempt(campaign, member, when, code="no_answer", *, seconds=0, counts=True, reached=None):
+    disposition = Disposition.objects.get(code=code)
+    ContactAttempt.objects.create(
+        idempotency_key=f"{member.pk}-{when.isoformat()}-{code}",
+        member=member,
+        campaign=campaign,
+        customer_id=member.customer_id,
+        channel="call",
+        disposition=disposition,
+        attempted_at=when,
+        duration_seconds=seconds,
+        reached=disposition.reached if reached is None else reached,
+        success=disposition.success,
+        counts_as_attempt=counts,
+    )
+
+
+def buy(member, when, amount=1000):
+    Purchase.objects.create(
+        customer_id=member.customer_id,
+        line_key=f"{member.pk}-{when.isoformat()}",
+        purchased_at=when,
+        amount=Decimal(amount),
+    )
+
+
+@pytest.fixture
+def known_campaign(db):
+    campaign, members = build_campaign(
+        treatment=100, holdout=20, excluded=5, cost_per_call=Decimal("50")
+    )
+    treatment, holdout, excluded = members[:100], members[100:120], members[120:]
+    for index, member in enumerate(treatment[:60]):
+        attempt(campaign, member, at(0))
+        if index < 40:
+            attempt(campaign, member, at(1), "success", seconds=100 if index < 20 else 200)
+        else:
+            attempt(campaign, member, at(1))
+    attempt(campaign, treatment[60], at(31))
+    attempt(campaign, treatment[61], at(3), counts=False, reached=False)
+    for hours in range(14):  # the recent pace: 14 counted calls within the last 7 days
+        attempt(campaign, treatment[60], NOW - timedelta(hours=6 + 11 * hours))
+    CampaignMember.objects.filter(pk__in=[m.pk for m in treatment[:10]]).update(
+        status="done", close_reason="converted", converted_at=at(1, 2)
+    )
+    CampaignMember.objects.filter(pk=treatment[10].pk).update(
+        status="done", close_reason="converted", converted_at=at(35)
+    )
+    CampaignMember.objects.filter(pk__in=[m.pk for m in treatment[11:60]]).update(status="done")
+    for member in treatment[:20]:
+        buy(member, at(2, 2))
+    for member in treatment[:5]:
+        buy(member, at(3), 500)
+    for member in treatment[60:70]:
+        buy(member, at(5))
+    buy(treatment[70], LAUNCH - timedelta(days=1))
+    buy(treatment[70], at(31))
+    for member in holdout[:2]:
+        buy(member, at(5))
+    for member in holdout[2:4]:
+        buy(member, at(10))
+    buy(excluded[0], at(4))  # not in the experiment: counts nowhere
+    return campaign
+
+
+def results_now(campaign, window_days=30):
+    with time_machine.travel(NOW, tick=False):
+        campaign_results_refresh(campaign=campaign, window_days=window_days)
+        return campaign_results(campaign=campaign, window_days=window_days)
+
+
+def test_funnel_rates_and_handle_time_match_the_hand_count(known_campaign):
+    r = results_now(known_campaign)
+    assert (r.treatment, r.holdout, r.attempted, r.reached, r.converted) == (100, 20, 60, 40, 10)
+    assert r.attempts == 120
+    assert r.contact_rate == pytest.approx(40 / 60)
+    assert r.conversion_rate_reached == pytest.approx(0.25)
+    assert r.conversion_rate_treatment == pytest.approx(0.10)
+    assert r.attempts_per_member == pytest.approx(2.0)
+    assert r.list_penetration == pytest.approx(0.60)
+    assert r.average_handle_seconds == pytest.approx(150.0)
+
+
+def test_exhaustion_forecast_divides_waiting_members_by_the_recent_daily_pace(known_campaign):
+    r = results_now(known_campaign)
+    assert r.waiting == 40  # members 60..99 still queued
+    assert r.daily_attempt_rate == pytest.approx(2.0)
+    assert r.exhaustion_days == 20
+    assert r.exhaustion_date == NOW.date() + timedelta(days=20)
+
+
+def test_repurchase_per_group_and_the_itt_lift_with_newcombe_interval(known_campaign):
+    r = results_now(known_campaign)
+    contacted, treatment, holdout = (r.groups[k] for k in ("contacted", "treatment", "holdout"))
+    assert (contacted.members, contacted.buyers) == (40, 20)
+    assert (treatment.members, treatment.buyers) == (100, 30)
+    assert (holdout.members, holdout.buyers) == (20, 4)
+    assert contacted.repurchase_rate == pytest.approx(0.50)
+    assert treatment.repurchase_rate == pytest.approx(0.30)
+    assert holdout.repurchase_rate == pytest.approx(0.20)
+    assert contacted.revenue_per_member == pytest.approx(22_500 / 40)
+    assert treatment.revenue_per_member == pytest.approx(32_500 / 100)
+    assert holdout.revenue_per_member == pytest.approx(4_000 / 20)
+
+    low, high = newcombe(30, 100, 4, 20)
+    assert r.lift.estimate == pytest.approx(0.10)
+    assert (r.lift.lower, r.lift.upper) == (pytest.approx(low), pytest.approx(high))
+    # Same numbers from a published calculator, to four places.
+    assert (round(r.lift.lower, 4), round(r.lift.upper, 4)) == (-0.1307, 0.2531)
+    assert r.lift_verdict == ("+10.0 points (95% CI -13.1 to +25.3): not distinguishable from zero")
+    assert r.incremental_purchasers == pytest.approx(10.0)
+
+
+def test_revenue_lift_uses_welch_standard_error(known_campaign):
+    r = results_now(known_campaign)
+    treatment = [1500] * 5 + [1000] * 25 + [0] * 70
+    holdout = [1000] * 4 + [0] * 16
+    se = math.sqrt(
+        statistics.variance(treatment) / len(treatment)
+        + statistics.variance(holdout) / len(holdout)
+    )
+    assert r.revenue_lift.estimate == pytest.approx(125.0)
+    assert r.revenue_lift.lower == pytest.approx(125.0 - Z * se)
+    assert r.revenue_lift.upper == pytest.approx(125.0 + Z * se)
+    assert r.incremental_revenue == pytest.approx(12_500.0)
+
+
+def test_cost_per_incremental_purchase_prices_counted_window_calls(known_campaign):
+    r = results_now(known_campaign)
+    assert r.contact_cost == Decimal("6000.00")  # 120 calls × 50 yen
+    assert r.cost_per_incremental_purchase == pytest.approx(600.0)  # 6,000 ÷ (0.10 × 100)
+
+
+def test_cost_is_unknown_when_no_contact_cost_is_set(known_campaign):
+    known_campaign.cost_per_call = None
+    known_campaign.save()
+    r = results_now(known_campaign)
+    assert r.contact_cost is None and r.cost_per_incremental_purchase is None
+
+
+def test_daily_series_counts_by_day_since_launch_and_cumulates_repurchase(known_campaign):
+    r = results_now(known_campaign)
+    assert len(r.series) == 30
+    by_day = {p.day: p for p in r.series}
+    assert (by_day[0].attempts, by_day[0].reached) == (60, 0)
+    assert (by_day[1].attempts, by_day[1].reached, by_day[1].converted) == (60, 40, 10)
+    assert by_day[1].treatment_rate == 0 and by_day[2].treatment_rate == pytest.approx(0.20)
+    assert by_day[5].treatment_rate == pytest.approx(0.30)
+    assert by_day[5].holdout_rate == pytest.approx(0.10)
+    assert by_day[10].holdout_rate == pytest.approx(0.20)
+    assert by_day[29].lift == pytest.approx(0.10)
+    assert by_day[0].date == LAUNCH.date()
+
+
+def test_a_shorter_window_leaves_out_later_purchases(known_campaign):
+    r = results_now(known_campaign, window_days=3)
+    # Days 0-2: treatment buyers 0..19 only; holdout bought on days 5 and 10.
+    assert (r.groups["treatment"].buyers, r.groups["holdout"].buyers) == (20, 0)
+    low, high = newcombe(20, 100, 0, 20)
+    assert r.lift.estimate == pytest.approx(0.20)
+    assert (r.lift.lower, r.lift.upper) == (pytest.approx(low), pytest.approx(high))
+    assert r.lift.lower > 0
+    assert r.lift_verdict.endswith("calling made them buy")
+
+
+def test_window_is_cut_at_now_while_the_campaign_runs(known_campaign):
+    with time_machine.travel(LAUNCH + timedelta(days=4, hours=12), tick=False):
+        campaign_results_refresh(campaign=known_campaign, window_days=30)
+        r = campaign_results(campaign=known_campaign, window_days=30)
+    assert len(r.series) == 5  # days 0..4 so far
+    assert r.groups["treatment"].buyers == 20
+
+
+# --- edge cases ------------------------------------------------------------------------------------
+
+
+def test_zero_members(db):
+    campaign, _ = build_campaign(treatment=0, holdout=0)
+    r = results_now(campaign)
+    assert not r.has_members
+    assert (r.treatment, r.attempted, r.reached, r.converted) == (0, 0, 0, 0)
+    assert r.contact_rate is None and r.conversion_rate_treatment is None
+    assert r.list_penetration is None and r.average_handle_seconds is None
+    assert r.groups["treatment"].repurchase_rate is None
+    assert r.lift is None and r.revenue_lift is None and r.incremental_purchasers is None
+    assert r.exhaustion_days == 0
+    assert "not measurable" in r.lift_verdict
+
+
+def test_all_holdout(db):
+    campaign, members = build_campaign(treatment=0, holdout=10)
+    for member in members[:2]:
+        buy(member, at(1))
+    r = results_now(campaign)
+    assert r.groups["holdout"].repurchase_rate == pytest.approx(0.2)
+    assert r.groups["treatment"].repurchase_rate is None
+    assert r.lift is None
+    assert r.lift_verdict == "Lift not measurable: the campaign has no treatment group."
+
+
+def test_no_holdout(db):
+    campaign, members = build_campaign(treatment=10, holdout=0, cost_per_call=Decimal(10))
+    buy(members[0], at(1))
+    r = results_now(campaign)
+    assert r.groups["treatment"].repurchase_rate == pytest.approx(0.1)
+    assert r.lift is None and r.revenue_lift is None
+    assert r.cost_per_incremental_purchase is None
+    assert r.lift_verdict == "Lift not measurable: the campaign has no holdout group."
+
+
+def test_no_conversions_gives_a_zero_lift_with_a_finite_interval(db):
+    campaign, members = build_campaign(treatment=50, holdout=10, cost_per_call=Decimal(10))
+    for member in members[:50]:
+        attempt(campaign, member, at(0))
+    r = results_now(campaign)
+    assert r.converted == 0 and r.conversion_rate_treatment == 0
+    assert r.conversion_rate_reached is None  # nobody reached
+    assert r.lift.estimate == 0
+    # Newcombe with 0/50 and 0/10: lower = −u(0/10), upper = u(0/50).
+    assert r.lift.lower == pytest.approx(-wilson(0, 10)[1])
+    assert r.lift.upper == pytest.approx(wilson(0, 50)[1])
+    assert r.revenue_lift.estimate == 0 and r.revenue_lift.lower == 0
+    assert r.cost_per_incremental_purchase is None  # no increment to pay for
+    assert r.lift_verdict.endswith("not distinguishable from zero")
+
+
+def test_a_campaign_never_launched_has_no_window(db):
+    campaign = CampaignFactory()
+    r = results_now(campaign)
+    assert r.window_start is None and r.series == [] and r.treatment == 0
+
+
+# --- snapshot --------------------------------------------------------------------------------------
+
+
+def test_refresh_replaces_the_snapshot_of_a_window(known_campaign):
+    with time_machine.travel(NOW, tick=False):
+        first = campaign_results_refresh(campaign=known_campaign, window_days=30)
+    buy(CampaignMember.objects.filter(campaign=known_campaign, group="holdout")[10], at(6))
+    with time_machine.travel(NOW + timedelta(minutes=15), tick=False):
+        second = campaign_results_refresh(campaign=known_campaign, window_days=30)
+        stale_free = campaign_results(campaign=known_campaign, window_days=30)
+    assert first.pk == second.pk
+    assert CampaignResultSnapshot.objects.filter(campaign=known_campaign).count() == 1
+    assert second.computed_at == NOW + timedelta(minutes=15)
+    assert stale_free.groups["holdout"].buyers == 5
+
+
+def test_reading_uses_the_snapshot_until_refreshed(known_campaign, django_assert_max_num_queries):
+    with time_machine.travel(NOW, tick=False):
+        campaign_results_refresh(campaign=known_campaign, window_days=30)
+    buy(CampaignMember.objects.filter(campaign=known_campaign, group="holdout")[10], at(6))
+    with django_assert_max_num_queries(1):
+        r = campaign_results(campaign=known_campaign, window_days=30)
+    assert r.groups["holdout"].buyers == 4  # as of the snapshot
+
+
+def test_beat_refreshes_every_window_of_running_campaigns(known_campaign):
+    from campaigns.tasks import campaign_results_refresh_active_task
+
+    paused_elsewhere = CampaignFactory(state=CampaignState.COMPLETED, launched_at=LAUNCH)
+    with time_machine.travel(NOW, tick=False):
+        campaign_results_refresh(campaign=known_campaign, window_days=7)
+        refreshed = campaign_results_refresh_active_task()
+    assert sorted(refreshed) == [[known_campaign.pk, 7], [known_campaign.pk, 30]]
+    assert not CampaignResultSnapshot.objects.filter(campaign=paused_elsewhere).exists()
+    assert CampaignResultSnapshot.objects.filter(campaign=known_campaign).count() == 2
