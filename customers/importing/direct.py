@@ -99,6 +99,9 @@ def load_first(
                     # row, and the columns that are the same on every row (source, times) can
                     # be column defaults for the load instead of text parsed on every row.
                     sequence = _id_sequence(table) if bulk else None
+                    if sequence:
+                        ids = _Ids(sequence)
+                        stack.callback(ids.close)
                     constants = rows_of.constants if bulk else {}
                     if constants:
                         stack.enter_context(_column_defaults(table, constants))
@@ -111,14 +114,16 @@ def load_first(
                 records, unknown = rows_of(result.records)
                 if constants:
                     records = records.select(copied)
+                if sequence and records.height:
+                    records = ids.number(records)
                 prepare += time.perf_counter() - started
                 copies = []
                 if records.height:
-                    copies.append((copy_sql, records, sequence))
+                    copies.append((copy_sql, records))
                     created += records.height
                 errors = pl.concat([result.errors, unknown], how="vertical_relaxed")
                 if errors.height:
-                    copies.append((errors_copy_sql(), error_rows(job_id, errors), None))
+                    copies.append((errors_copy_sql(), error_rows(job_id, errors)))
                 writer.put(copies)
             writer.close()  # every batch is stored before the indexes are rebuilt
     except (psycopg.errors.UniqueViolation, IntegrityError) as error:
@@ -348,27 +353,33 @@ class _PurchaseRows:
         return rows, errors
 
 
-_Copy = tuple[str, pl.DataFrame, str | None]  # COPY statement, rows, sequence to take ids from
+_Copy = tuple[str, pl.DataFrame]  # COPY statement, rows
 
 
 class _Writer:
-    """COPYs prepared batches on the job's connection from a second thread, so that PostgreSQL
-    stores one batch while this process reads and normalises the next (they use different
-    cores). At most ``depth`` batches wait, which bounds memory; the first error stops it."""
+    """Stores prepared batches on the job's connection from two more threads, so that
+    PostgreSQL stores one batch while this process encodes the next as CSV and reads and
+    normalises the one after (the database never waits for the encoding). At most ``depth``
+    batches wait at each step, which bounds memory; the first error stops it."""
 
     def __init__(self, pg_connection: psycopg.Connection, depth: int = 2) -> None:
         self._connection = pg_connection
-        self._queue: queue.Queue[list[_Copy] | None] = queue.Queue(depth)
+        self._frames: queue.Queue[list[_Copy] | None] = queue.Queue(depth)
+        self._encoded: queue.Queue[list[tuple[str, io.BytesIO]] | None] = queue.Queue(depth)
         self._error: BaseException | None = None
         self._stopped = False
         self.seconds = 0.0
         self.encode_seconds = 0.0
-        self._thread = threading.Thread(target=self._run, name="import-copy", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._encode, name="import-encode", daemon=True),
+            threading.Thread(target=self._store, name="import-copy", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def put(self, copies: list[_Copy]) -> None:
         self._raise()
-        self._queue.put(copies)
+        self._frames.put(copies)
 
     def close(self) -> None:
         """Wait until everything is stored; raise what went wrong, if anything."""
@@ -378,43 +389,65 @@ class _Writer:
     def stop(self) -> None:
         if not self._stopped:
             self._stopped = True
-            self._queue.put(None)
-            self._thread.join()
+            self._frames.put(None)
+            for thread in self._threads:
+                thread.join()
 
     def _raise(self) -> None:
         if self._error is not None:
             raise self._error
 
-    def _run(self) -> None:
-        while (copies := self._queue.get()) is not None:
+    def _encode(self) -> None:
+        try:
+            while (copies := self._frames.get()) is not None:
+                if self._error is not None:
+                    continue  # drain, so that put() never blocks
+                started = time.perf_counter()
+                try:
+                    encoded = [(sql, _csv(frame)) for sql, frame in copies]
+                except BaseException as error:  # handed to the main thread
+                    self._error = error
+                    continue
+                self.encode_seconds += time.perf_counter() - started
+                self._encoded.put(encoded)
+        finally:
+            self._encoded.put(None)
+
+    def _store(self) -> None:
+        while (encoded := self._encoded.get()) is not None:
             if self._error is not None:
-                continue  # drain, so that put() never blocks
+                continue  # drain
             started = time.perf_counter()
             try:
-                for sql, frame, id_sequence in copies:
-                    if id_sequence:
-                        frame = _with_ids(self._connection, id_sequence, frame)
-                    encoding = time.perf_counter()
-                    data = _csv(frame)
-                    self.encode_seconds += time.perf_counter() - encoding
+                for sql, data in encoded:
                     _copy(self._connection, sql, data)
             except BaseException as error:  # handed to the main thread
                 self._error = error
             self.seconds += time.perf_counter() - started
 
 
-def _with_ids(
-    pg_connection: psycopg.Connection, sequence: str, frame: pl.DataFrame
-) -> pl.DataFrame:
-    """The frame with an ``id`` column of fresh ids from ``sequence``, taken in one step."""
-    with pg_connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT setval(%s::regclass, nextval(%s::regclass) + %s - 1)",
-            [sequence, sequence, frame.height],
-        )
-        (last,) = cursor.fetchone()
-    first = last - frame.height + 1
-    return frame.select(pl.int_range(first, last + 1, dtype=pl.Int64).alias("id"), pl.all())
+class _Ids:
+    """Fresh ids from a table's sequence, a range per batch, taken through a connection of
+    their own: the job's connection is busy streaming, and a sequence is not transactional."""
+
+    def __init__(self, sequence: str) -> None:
+        self.sequence = sequence
+        self._connection = connection.get_new_connection(connection.get_connection_params())
+        self._connection.autocommit = True
+
+    def number(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The frame with an ``id`` column first."""
+        with self._connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT setval(%s::regclass, nextval(%s::regclass) + %s - 1)",
+                [self.sequence, self.sequence, frame.height],
+            )
+            (last,) = cursor.fetchone()
+        first = last - frame.height + 1
+        return frame.select(pl.int_range(first, last + 1, dtype=pl.Int64).alias("id"), pl.all())
+
+    def close(self) -> None:
+        self._connection.close()
 
 
 def _csv(frame: pl.DataFrame) -> io.BytesIO:
