@@ -1,6 +1,6 @@
 from django.urls import path
 
-from customers import apis, segment_apis
+from customers import apis, kpi_apis, segment_apis
 
 urlpatterns = [
     path("", apis.CustomerListApi.as_view(), name="api-customer-list"),
@@ -41,6 +41,9 @@ urlpatterns = [
         name="api-segment-transitions",
     ),
     path("segment-matrix/", segment_apis.SegmentMatrixApi.as_view(), name="api-segment-matrix"),
+    path("kpis/", kpi_apis.KpiListApi.as_view(), name="api-kpis"),
+    path("kpis/recompute/", kpi_apis.KpiRecomputeApi.as_view(), name="api-kpis-recompute"),
+    path("segment-movement/", kpi_apis.SegmentMovementApi.as_view(), name="api-segment-movement"),
     path(
         "segmentation-runs/",
         segment_apis.SegmentationRunListCreateApi.as_view(),

@@ -35,12 +35,20 @@ from decimal import Decimal
 import django_filters
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.ltv import CENT, history_years, ltv_settings
-from customers.models import KpiPeriod, KpiSnapshot, Lifecycle, Purchase, Segment, SegmentTransition
+from customers.models import (
+    KpiPeriod,
+    KpiSnapshot,
+    Lifecycle,
+    Purchase,
+    Segment,
+    SegmentationRun,
+    SegmentTransition,
+)
 
 SNAPSHOT_MONTHS = 24
 SNAPSHOT_WEEKS = 26
@@ -390,3 +398,64 @@ def kpi_freshness() -> dt.datetime | None:
     return (
         KpiSnapshot.objects.order_by("-computed_at").values_list("computed_at", flat=True).first()
     )
+
+
+# Segment movement ---------------------------------------------------------------------------
+
+
+@dataclass
+class Movement:
+    """Moves into and out of dormant-lifecycle segments in one run or one week."""
+
+    key: int | dt.date  # run id, or the Monday of the week
+    day: dt.date  # run reference date, or the Monday
+    into_dormant: int = 0
+    out_of_dormant: int = 0
+    moved: int = 0  # every change of segment (first placements excluded)
+
+
+def segment_movement_trend(
+    *, by: str = "week", weeks: int = 26, today: dt.date | None = None
+) -> list[Movement]:
+    """Per run (``by="run"``) or per week of the run's reference date, over the last ``weeks`` weeks:
+    customers moving into a dormant-lifecycle segment (from a non-dormant one or from none) and
+    out of one (to a non-dormant segment or none).
+
+    One GROUP BY (run, from, to) on the transition_run_idx index; weeks are built in Python from
+    the few runs, so no scan by time over all transitions.
+    """
+    today = today or timezone.localdate()
+    since = period_start(KpiPeriod.WEEK, today) - dt.timedelta(weeks=weeks - 1)
+    runs = {
+        run.pk: run
+        for run in SegmentationRun.objects.filter(reference_date__gte=since).only(
+            "pk", "reference_date"
+        )
+    }
+    dormant = set(Segment.objects.filter(lifecycle=Lifecycle.DORMANT).values_list("pk", flat=True))
+    cells = (
+        SegmentTransition.objects.filter(run_id__in=list(runs))
+        .values_list("run_id", "from_segment_id", "to_segment_id")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    buckets: dict = {}
+    for run_id, from_id, to_id, n in cells:
+        run = runs[run_id]
+        if by == "run":
+            key, day = run_id, run.reference_date
+        else:
+            day = period_start(KpiPeriod.WEEK, run.reference_date)
+            key = day
+        bucket = buckets.setdefault(key, Movement(key=key, day=day))
+        if from_id is not None and from_id != to_id:
+            bucket.moved += n
+        if to_id in dormant and from_id not in dormant:
+            bucket.into_dormant += n
+        if from_id in dormant and to_id not in dormant:
+            bucket.out_of_dormant += n
+    if by != "run":  # every week shown, quiet ones as zero
+        for index in range(weeks):
+            day = since + dt.timedelta(weeks=index)
+            buckets.setdefault(day, Movement(key=day, day=day))
+    return sorted(buckets.values(), key=lambda m: (m.day, str(m.key)))

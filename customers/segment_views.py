@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from config.decorators import supervisor_required
+from customers.kpi_views import movement_context
 from customers.models import Customer, Segment
 from customers.segment_apis import explain_data
 from customers.segment_forms import ConditionsField, MemberFilterForm, RunPairForm, SegmentForm
@@ -197,6 +198,7 @@ def segment_matrix(request):
         from_run = form.cleaned_data["from_run"] or default_from
         to_run = form.cleaned_data["to_run"] or default_to
     context: dict = {"form": form, "from_run": from_run, "to_run": to_run, "matrix": None}
+    context.update(movement_context(request))
     if from_run is not None and to_run is not None:
         matrix = segment_selectors.migration_matrix(from_run=from_run, to_run=to_run)
         rows, column_totals = _heat_rows(matrix)

@@ -45,3 +45,12 @@ def category_affinity_rebuild_task() -> int:
     from customers.services.affinity import category_affinity_rebuild
 
     return category_affinity_rebuild()
+
+
+@shared_task(name="customers.tasks.kpi_snapshots_rebuild")
+def kpi_snapshots_rebuild_task() -> int:
+    """Beat (nightly, after segmentation) and "Recompute now": rebuild the retention KPI
+    snapshots. A full, set-based rebuild in one transaction; running it twice gives the same rows."""
+    from customers.kpis import kpi_snapshots_rebuild
+
+    return kpi_snapshots_rebuild()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from customers import segment_views, views
+from customers import kpi_views, segment_views, views
 
 app_name = "customers"
 
@@ -19,4 +19,7 @@ urlpatterns = [
     path("segments/resegment/", segment_views.segment_resegment, name="segment-resegment"),
     path("segments/<int:segment_id>/", segment_views.segment_detail, name="segment-detail"),
     path("<int:customer_id>/rfm/", segment_views.customer_rfm, name="customer-rfm"),
+    path("kpis/", kpi_views.kpi_dashboard, name="kpis"),
+    path("kpis/recompute/", kpi_views.kpi_recompute, name="kpis-recompute"),
+    path("segments/movement/", kpi_views.segment_movement, name="segment-movement"),
 ]

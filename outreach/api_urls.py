@@ -1,6 +1,6 @@
 from django.urls import path
 
-from outreach import apis
+from outreach import apis, performance_apis
 
 urlpatterns = [
     path("claims/next/", apis.ClaimNextApi.as_view(), name="api-claim-next"),
@@ -9,6 +9,11 @@ urlpatterns = [
         "claims/<int:member_id>/release/", apis.ClaimReleaseApi.as_view(), name="api-claim-release"
     ),
     path("attempts/", apis.ContactAttemptCreateApi.as_view(), name="api-attempt-create"),
+    path(
+        "agent-performance/",
+        performance_apis.AgentPerformanceApi.as_view(),
+        name="api-agent-performance",
+    ),
     path(
         "members/<int:member_id>/callback/",
         apis.CallbackScheduleApi.as_view(),

@@ -70,3 +70,17 @@ def email_campaigns_send_due_task() -> list[int]:
     from outreach.email import email_campaigns_send_due
 
     return email_campaigns_send_due()
+
+
+@shared_task(name="outreach.tasks.agent_daily_stats_refresh")
+def agent_daily_stats_refresh_task(days: int = 3) -> int:
+    """Beat (hourly): rebuild the agent statistics of the last ``days`` complete days, so a
+    missed run heals itself. Idempotent; today is always read live by the performance page."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from outreach.performance import agent_daily_stats_rebuild
+
+    today = timezone.localdate()
+    return agent_daily_stats_rebuild(start=today - timedelta(days=days), end=today)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from outreach import views
+from outreach import performance_views, views
 
 app_name = "outreach"
 
@@ -12,4 +12,5 @@ urlpatterns = [
     path("members/<int:member_id>/release/", views.work_release, name="work-release"),
     path("members/<int:member_id>/send-email/", views.work_send_email, name="work-send-email"),
     path("customers/<int:customer_id>/", views.customer_card, name="customer-card"),
+    path("performance/", performance_views.agent_performance_page, name="performance"),
 ]

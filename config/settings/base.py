@@ -173,6 +173,14 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "campaigns.tasks.campaign_results_refresh_active",
         "schedule": 900.0,  # result pages say "as of" the snapshot time
     },
+    "nightly-kpi-snapshots": {
+        "task": "customers.tasks.kpi_snapshots_rebuild",
+        "schedule": crontab(hour=3, minute=30),  # after segmentation, so dormant counts are current
+    },
+    "agent-daily-stats": {
+        "task": "outreach.tasks.agent_daily_stats_refresh",
+        "schedule": crontab(minute=20),  # hourly; the page reads today live
+    },
 }
 
 # Import limits: a file larger than this, or with more rows, is refused with a clear message.

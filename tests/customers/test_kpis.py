@@ -270,3 +270,152 @@ def test_rebuild_fills_snapshots_per_period_and_segment_and_is_idempotent():
     assert [r.period_start for r in rows] == [dt.date(2026, 2, 1), dt.date(2026, 3, 1)]
     rows = kpi_snapshot_list(filters={"segment": str(segment.pk)})
     assert {r.segment_id for r in rows} == {segment.pk}
+
+
+# Pages and API -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def march_snapshots():
+    segment = SegmentFactory(name="=cmd|' /C calc'!A0", lifecycle=Lifecycle.DORMANT)
+    group = customers(4)
+    for customer in group:
+        buy(customer, at(2026, 1, 15))
+        place(customer, segment, at(2026, 1, 20))
+    buy(group[0], at(2026, 3, 10))
+    kpi_snapshots_rebuild(now=NOW, months=5, weeks=2)
+    return segment
+
+
+def test_kpi_page_shows_charts_table_and_freshness_for_supervisors(
+    supervisor_client, march_snapshots
+):
+    response = supervisor_client.get("/customers/kpis/", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'id="kpi-retention"' in body and "<svg" in body
+    assert 'id="kpi-freshness"' in body and "Numbers computed at" in body
+    assert 'data-period="2026-03-01"' in body
+    assert "25.0%" in body  # March: 1 of 4 bought again
+    assert "—" in body  # no NPS answers
+    assert 'href="/customers/kpis/"' in body  # nav link
+
+
+def test_kpi_page_without_customers_shows_dashes_not_errors(supervisor_client):
+    kpi_snapshots_rebuild(now=NOW, months=2, weeks=1)
+    response = supervisor_client.get("/customers/kpis/")
+    assert response.status_code == 200
+    assert "—" in response.content.decode()
+
+
+def test_kpi_page_and_api_refuse_agents(agent_client):
+    assert agent_client.get("/customers/kpis/").status_code == 403
+    assert agent_client.post("/customers/kpis/recompute/").status_code == 403
+    assert agent_client.get("/customers/segments/movement/").status_code == 403
+    assert agent_client.get("/api/customers/kpis/").status_code == 403
+    assert agent_client.post("/api/customers/kpis/recompute/").status_code == 403
+    assert agent_client.get("/api/customers/segment-movement/").status_code == 403
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_kpi_export_neutralises_formulas(supervisor_client, march_snapshots, fmt):
+    response = supervisor_client.get(f"/customers/kpis/?segment={march_snapshots.pk}&export={fmt}")
+    assert response.status_code == 200
+    if fmt == "csv":
+        text = b"".join(response.streaming_content).decode("utf-8-sig")
+        assert "'=cmd|" in text
+        assert "\n=cmd" not in text and ",=cmd" not in text
+    else:
+        import io
+
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(response.content)).active
+        names = [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)]
+        assert names and all(name == "'=cmd|' /C calc'!A0" for name in names)
+
+
+def test_recompute_now_rebuilds_the_snapshots(
+    supervisor_client, django_capture_on_commit_callbacks
+):
+    buy(CustomerFactory(), at(2026, 1, 15))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = supervisor_client.post("/customers/kpis/recompute/")
+    assert response.status_code == 302
+    assert KpiSnapshot.objects.filter(segment=None).exists()
+
+
+def test_kpi_api_lists_snapshots_with_filters(api_client, march_snapshots):
+    response = api_client.get("/api/customers/kpis/?period=month&start=2026-03-01&end=2026-03-31")
+    assert response.status_code == 200
+    rows = response.json()["results"]
+    assert [r["period_start"] for r in rows] == ["2026-03-01"]
+    assert rows[0]["retention_rate"] == 25.0
+    assert rows[0]["nps"] is None and rows[0]["segment"] is None
+    one = api_client.get(f"/api/customers/kpis/?segment={march_snapshots.pk}&period=week").json()
+    assert {r["segment"] for r in one["results"]} == {march_snapshots.pk}
+    assert {r["period"] for r in one["results"]} == {"week"}
+    assert api_client.get("/api/customers/kpis/?period=year").status_code == 400
+
+
+def test_kpi_recompute_api_queues_a_rebuild(api_client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post("/api/customers/kpis/recompute/")
+    assert response.status_code == 202
+    assert response.json() == {"queued": True}
+
+
+def test_segment_movement_counts_moves_into_and_out_of_dormant_per_run():
+    dormant = SegmentFactory(lifecycle=Lifecycle.DORMANT)
+    existing = SegmentFactory(lifecycle=Lifecycle.EXISTING)
+    today = dt.date(2026, 3, 18)
+    first = SegmentationRun.objects.create(cause="manual", reference_date=today, method="quintiles")
+    second = SegmentationRun.objects.create(
+        cause="nightly", reference_date=today, method="quintiles"
+    )
+    a, b, c, d = customers(4)
+    for customer, segment in ((a, existing), (b, existing), (c, dormant), (d, None)):
+        SegmentTransition.objects.create(
+            customer=customer,
+            run=first,
+            to_segment=segment,
+            cause="first",
+            created_at=at(2026, 3, 16),
+        )
+    for customer, was, now_in in (
+        (a, existing, dormant),
+        (b, existing, dormant),
+        (c, dormant, existing),
+    ):
+        SegmentTransition.objects.create(
+            customer=customer,
+            run=second,
+            from_segment=was,
+            to_segment=now_in,
+            cause="time_passing",
+            created_at=at(2026, 3, 17),
+        )
+    from customers.kpis import segment_movement_trend
+
+    by_run = {m.key: m for m in segment_movement_trend(by="run", today=today)}
+    assert (by_run[first.pk].into_dormant, by_run[first.pk].out_of_dormant) == (1, 0)
+    assert (
+        by_run[second.pk].into_dormant,
+        by_run[second.pk].out_of_dormant,
+        by_run[second.pk].moved,
+    ) == (2, 1, 3)
+    weeks = segment_movement_trend(by="week", weeks=4, today=today)
+    assert len(weeks) == 4
+    assert (weeks[-1].into_dormant, weeks[-1].out_of_dormant) == (3, 1)
+
+
+def test_matrix_page_shows_the_movement_chart_and_the_api_the_trend(supervisor_client, api_client):
+    response = supervisor_client.get("/customers/segments/matrix/")
+    assert response.status_code == 200
+    assert 'id="segment-movement"' in response.content.decode()
+    page = supervisor_client.get("/customers/segments/movement/?movement_by=run")
+    assert page.status_code == 200
+    assert supervisor_client.get("/customers/segments/movement/?export=xlsx").status_code == 200
+    trend = api_client.get("/api/customers/segment-movement/?weeks=3")
+    assert trend.status_code == 200
+    assert len(trend.json()) == 3

@@ -154,3 +154,81 @@ def test_no_attempts_gives_no_rates():
         None,
         None,
     )
+
+
+# Pages and API -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def logged(floor):
+    c = floor["campaign"]
+    today = dt.datetime.now(TOKYO).replace(hour=9, minute=0)
+    attempt(floor["x"], today - dt.timedelta(days=1), campaign=c, reached=True, success=True)
+    attempt(floor["z"], today - dt.timedelta(days=1), campaign=floor["other"], reached=True)
+    return floor
+
+
+def test_performance_page_for_supervisors(supervisor_client, logged):
+    response = supervisor_client.get("/work/performance/", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'id="agent-table"' in body and 'id="team-table"' in body
+    assert "North" in body and "South" in body
+    assert 'id="agent-conversions"' in body  # the chart
+    assert 'href="/work/performance/"' in body  # nav link
+    only = supervisor_client.get(f"/work/performance/?team={logged['south'].pk}")
+    assert "agent-table" in only.content.decode()
+    assert ">x<" not in only.content.decode()
+
+
+def test_performance_page_rejects_a_reversed_range(supervisor_client):
+    response = supervisor_client.get("/work/performance/?start=2026-03-10&end=2026-03-01")
+    assert response.status_code == 200
+    assert "field-error" in response.content.decode()
+
+
+def test_performance_page_and_api_refuse_agents(agent_client):
+    assert agent_client.get("/work/performance/").status_code == 403
+    assert agent_client.get("/api/outreach/agent-performance/").status_code == 403
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+@pytest.mark.parametrize("table", ["agents", "teams"])
+def test_performance_export_neutralises_formulas(supervisor_client, fmt, table):
+    team = TeamFactory(name="=cmd|' /C calc'!A0")
+    agent = agent_on(team, username="@agent")
+    campaign = CampaignFactory()
+    attempt(agent, dt.datetime.now(TOKYO) - dt.timedelta(days=1), campaign=campaign)
+    response = supervisor_client.get(f"/work/performance/?export={fmt}&table={table}")
+    assert response.status_code == 200
+    if fmt == "csv":
+        text = b"".join(response.streaming_content).decode("utf-8-sig")
+        assert "'=cmd|" in text
+        assert ",=cmd" not in text and "\n=cmd" not in text and "\n@agent" not in text
+    else:
+        import io
+
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(response.content)).active
+        cells = [c for row in sheet.iter_rows(min_row=2, values_only=True) for c in row]
+        assert "'=cmd|' /C calc'!A0" in cells
+        assert not any(isinstance(c, str) and c[:1] in "=+-@" for c in cells)
+
+
+def test_performance_api(api_client, logged):
+    response = api_client.get("/api/outreach/agent-performance/")
+    assert response.status_code == 200
+    data = response.json()
+    agents = {row["name"]: row for row in data["agents"]}
+    assert agents["x"]["conversions"] == 1 and agents["x"]["conversion_rate"] == 100.0
+    assert data["total"]["attempts"] == 2
+    assert {row["name"] for row in data["teams"]} == {"North", "South"}
+    by_campaign = api_client.get(
+        f"/api/outreach/agent-performance/?campaign={logged['other'].pk}"
+    ).json()
+    assert [row["name"] for row in by_campaign["agents"]] == ["z"]
+    by_team = api_client.get(f"/api/outreach/agent-performance/?team={logged['north'].pk}").json()
+    assert [row["name"] for row in by_team["agents"]] == ["x"]
+    bad = api_client.get("/api/outreach/agent-performance/?start=2026-03-10&end=2026-03-01")
+    assert bad.status_code == 400
