@@ -397,3 +397,169 @@ def test_beat_refreshes_every_window_of_running_campaigns(known_campaign):
     assert sorted(refreshed) == [[known_campaign.pk, 7], [known_campaign.pk, 30]]
     assert not CampaignResultSnapshot.objects.filter(campaign=paused_elsewhere).exists()
     assert CampaignResultSnapshot.objects.filter(campaign=known_campaign).count() == 2
+
+
+# --- pages -----------------------------------------------------------------------------------------
+
+
+def english(client):
+    client.cookies["django_language"] = "en"
+    return client
+
+
+def test_results_page_shows_funnel_lift_and_charts(supervisor_client, known_campaign):
+    with time_machine.travel(NOW, tick=False):
+        response = english(supervisor_client).get(
+            f"/campaigns/{known_campaign.pk}/results/?window=3"
+        )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="funnel-chart"' in html and 'id="repurchase-chart-lift"' in html
+    assert "calling made them buy" in html
+    assert 'data-lift="0.2000"' in html
+    assert "As of" in html
+    assert CampaignResultSnapshot.objects.filter(campaign=known_campaign, window_days=3).exists()
+
+
+def test_results_page_renders_for_a_campaign_without_members(supervisor_client, db):
+    campaign, _ = build_campaign(treatment=0, holdout=0)
+    response = english(supervisor_client).get(f"/campaigns/{campaign.pk}/results/")
+    assert response.status_code == 200
+    assert "not measurable" in response.content.decode()
+
+
+def test_agents_get_403_on_results_pages_and_refresh(agent_client, known_campaign):
+    assert agent_client.get(f"/campaigns/{known_campaign.pk}/results/").status_code == 403
+    assert agent_client.post(f"/campaigns/{known_campaign.pk}/results/refresh/").status_code == 403
+
+
+def test_refresh_now_recomputes_the_snapshot(supervisor_client, known_campaign):
+    with time_machine.travel(NOW, tick=False):
+        campaign_results_refresh(campaign=known_campaign, window_days=30)
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+        response = supervisor_client.post(
+            f"/campaigns/{known_campaign.pk}/results/refresh/", {"window": "30"}
+        )
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"/campaigns/{known_campaign.pk}/results/?window=30")
+    snapshot = CampaignResultSnapshot.objects.get(campaign=known_campaign, window_days=30)
+    assert snapshot.computed_at == NOW + timedelta(hours=1)
+
+
+@pytest.mark.parametrize("table", ["funnel", "rates", "outcome", "daily"])
+def test_every_results_table_exports_as_csv_and_xlsx(supervisor_client, known_campaign, table):
+    url = f"/campaigns/{known_campaign.pk}/results/?table={table}"
+    csv_response = supervisor_client.get(url + "&export=csv")
+    assert csv_response.status_code == 200
+    assert csv_response["Content-Type"].startswith("text/csv")
+    assert len(b"".join(csv_response.streaming_content).splitlines()) > 1
+    xlsx_response = supervisor_client.get(url + "&export=xlsx")
+    assert xlsx_response.status_code == 200
+    assert openpyxl.load_workbook(io.BytesIO(xlsx_response.content)).active.max_row > 1
+
+
+def test_exports_neutralise_formula_cells(supervisor_client, known_campaign, monkeypatch):
+    # The results tables hold computed text only; the export path must neutralise whatever a
+    # table holds all the same, so hand it a formula.
+    from campaigns import views
+    from campaigns.results_pages import Table
+
+    formula = "=cmd|' /C calc'!A0"
+    monkeypatch.setattr(
+        views,
+        "results_tables",
+        lambda results: {"outcome": Table("outcome", "Outcome", ["Group"], [[formula], ["-1+2"]])},
+    )
+    url = f"/campaigns/{known_campaign.pk}/results/?table=outcome"
+    csv_body = b"".join(supervisor_client.get(url + "&export=csv").streaming_content).decode()
+    workbook = openpyxl.load_workbook(
+        io.BytesIO(supervisor_client.get(url + "&export=xlsx").content)
+    )
+    assert csv_body.splitlines()[1:] == ["'=cmd|' /C calc'!A0", "'-1+2"]
+    cells = [c.value for row in workbook.active.iter_rows() for c in row]
+    assert cells == ["Group", "'" + formula, "'-1+2"]
+
+
+def test_unknown_export_table_is_404(supervisor_client, known_campaign):
+    url = f"/campaigns/{known_campaign.pk}/results/?table=nope&export=csv"
+    assert supervisor_client.get(url).status_code == 404
+
+
+def test_campaign_list_filters_by_kind_and_channel_and_links_results(supervisor_client, db):
+    CampaignFactory(name="Calls VIP", kind="vip_offer", channel="call", launched_at=LAUNCH)
+    CampaignFactory(name="Mail VIP", kind="vip_offer", channel="email")
+    CampaignFactory(name="Calls dormant", kind="dormant_reactivation", channel="call")
+    html = supervisor_client.get("/campaigns/?kind=vip_offer&channel=call").content.decode()
+    assert "Calls VIP" in html and "Mail VIP" not in html and "Calls dormant" not in html
+    assert 'class="results-link"' in html
+    html = supervisor_client.get("/campaigns/?starts_after=2030-01-01").content.decode()
+    assert "Calls VIP" not in html
+
+
+def test_campaign_detail_links_to_results_once_launched(supervisor_client, known_campaign):
+    html = supervisor_client.get(f"/campaigns/{known_campaign.pk}/").content.decode()
+    assert f'href="/campaigns/{known_campaign.pk}/results/"' in html
+
+
+# --- API -------------------------------------------------------------------------------------------
+
+
+def test_api_lists_and_filters_campaigns(api_client, db):
+    CampaignFactory(name="A", state=CampaignState.RUNNING, channel="call")
+    CampaignFactory(name="B", state=CampaignState.DRAFT, channel="email")
+    response = api_client.get("/api/campaigns/", {"state": "running"})
+    assert response.status_code == 200
+    assert [c["name"] for c in response.json()["results"]] == ["A"]
+    assert api_client.get("/api/campaigns/", {"channel": "email"}).json()["count"] == 1
+    assert api_client.get("/api/campaigns/", {"state": "bogus"}).status_code == 400
+
+
+def test_api_detail_and_results(api_client, known_campaign):
+    assert api_client.get(f"/api/campaigns/{known_campaign.pk}/").json()["name"] == "Results"
+    with time_machine.travel(NOW, tick=False):
+        body = api_client.get(
+            f"/api/campaigns/{known_campaign.pk}/results/", {"window_days": 30}
+        ).json()
+    assert (body["treatment"], body["holdout"], body["attempted"], body["reached"]) == (
+        100,
+        20,
+        60,
+        40,
+    )
+    assert body["lift"]["estimate"] == pytest.approx(0.10)
+    low, high = newcombe(30, 100, 4, 20)
+    assert body["lift"]["lower"] == pytest.approx(low)
+    assert body["lift"]["upper"] == pytest.approx(high)
+    assert [g["key"] for g in body["groups"]] == ["contacted", "treatment", "holdout"]
+    assert body["cost_per_incremental_purchase"] == pytest.approx(600.0)
+    assert len(body["series"]) == 30
+
+
+def test_api_results_rejects_a_bad_window(api_client, known_campaign):
+    url = f"/api/campaigns/{known_campaign.pk}/results/"
+    assert api_client.get(url, {"window_days": 0}).status_code == 400
+    assert api_client.get(url, {"window_days": "x"}).status_code == 400
+
+
+def test_api_refresh(api_client, known_campaign):
+    with time_machine.travel(NOW, tick=False):
+        response = api_client.post(
+            f"/api/campaigns/{known_campaign.pk}/results/refresh/", {"window_days": 14}
+        )
+    assert response.status_code == 201
+    assert response.json()["window_days"] == 14
+    assert CampaignResultSnapshot.objects.filter(campaign=known_campaign, window_days=14).exists()
+
+
+def test_api_is_supervisor_only(agent, known_campaign):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(agent)
+    for url in (
+        "/api/campaigns/",
+        f"/api/campaigns/{known_campaign.pk}/",
+        f"/api/campaigns/{known_campaign.pk}/results/",
+    ):
+        assert client.get(url).status_code == 403
+    assert client.post(f"/api/campaigns/{known_campaign.pk}/results/refresh/").status_code == 403
