@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test browser-deps install install-dev migrate demo serve lint format check-deploy bench bench-queue messages worker beat clean
+.PHONY: run test browser-deps install install-dev migrate demo serve lint format check-deploy bench bench-queue bench-results messages worker beat clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ bench: install-dev
 ## bench-queue: launch of a 1M-member campaign and claim throughput, in its own database (by hand)
 bench-queue: install-dev
 	$(PY) bench/queue.py $(BENCH_ARGS)
+
+## bench-results: campaign results snapshot and page over 10M attempts and 10M purchases, own database
+## retention_bench_results (created and filled on each run, ~10 min; --keep-data reuses it; by hand)
+bench-results: install-dev
+	$(PY) bench/results.py $(BENCH_ARGS)
 
 worker: install
 	$(VENV)/bin/celery -A config worker --loglevel=INFO

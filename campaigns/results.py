@@ -199,7 +199,11 @@ def campaign_results_compute(
           AND converted_at >= %s AND converted_at < %s
         GROUP BY 1
     """
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The row estimate of the grouped joins is far too high, so PostgreSQL would JIT-
+            # compile them: seconds of compilation for a query that runs in a fraction of that.
+            cursor.execute("SET LOCAL jit = off")
         cursor.execute(members_sql, [campaign.pk, campaign.pk, s, e, s, e, s, s, e])
         member_rows = cursor.fetchall()
         cursor.execute(attempts_sql, [s, campaign.pk, s, e])
