@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from campaigns.models import Campaign, CampaignState
+from campaigns.models import Campaign, CampaignResultSnapshot, CampaignState
 from campaigns.services import EDITABLE_STATES, campaign_transition
 from customers.segmentation.conditions import validate_conditions
 
@@ -88,3 +88,28 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.action(description=gettext_lazy("Resume selected campaigns"))
     def resume_campaigns(self, request, queryset):
         self._transition_all(request, queryset, CampaignState.RUNNING, _("“%(name)s” resumed."))
+
+
+@admin.register(CampaignResultSnapshot)
+class CampaignResultSnapshotAdmin(admin.ModelAdmin):
+    """Read-only: the pre-aggregated campaign results, refreshed by campaigns.results."""
+
+    list_display = (
+        "campaign",
+        "window_days",
+        "window_start",
+        "window_end",
+        "computed_at",
+        "duration_ms",
+    )
+    list_filter = ("window_days", "campaign")
+    search_fields = ("campaign__name",)
+    list_select_related = ("campaign",)
+    date_hierarchy = "computed_at"
+    readonly_fields = [f.name for f in CampaignResultSnapshot._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,7 +1,9 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_actions import action_form_step
 from customers.models import (
     CategoryAffinity,
     ConsentRecord,
@@ -11,6 +13,7 @@ from customers.models import (
     ImportJob,
     ImportRowError,
     ImportTemplate,
+    KpiSnapshot,
     LtvSettings,
     ProductRefusal,
     Purchase,
@@ -39,6 +42,64 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ("=external_id", "name", "name_kana", "=phone", "=mobile_phone", "=email")
     readonly_fields = ("created_at", "updated_at")
     show_full_result_count = False  # a COUNT(*) over a million customers per page view is waste
+    actions = ("add_to_do_not_contact",)
+
+    @admin.action(description=_("Add selected customers to the do-not-contact list"))
+    def add_to_do_not_contact(self, request, queryset):
+        from outreach.outcomes import customer_do_not_contact_add
+
+        form, page = action_form_step(
+            self,
+            request,
+            queryset,
+            form_class=DoNotContactForm,
+            action="add_to_do_not_contact",
+            title=gettext("Add to the do-not-contact list"),
+            intro=gettext(
+                "No campaign will contact these customers again on any channel; their open "
+                "campaign memberships are closed now, claims included."
+            ),
+            submit_label=gettext("Add to the do-not-contact list"),
+        )
+        if page is not None:
+            return page
+        source = gettext("admin by %(user)s") % {"user": request.user.get_username()}
+        added = closed = 0
+        for customer in queryset.order_by("pk").iterator(chunk_size=500):
+            result = customer_do_not_contact_add(
+                customer=customer,
+                reason=form.cleaned_data["reason"],
+                source=source,
+                by=request.user,
+            )
+            added += result.created
+            closed += result.members_closed
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d customer added to the do-not-contact list",
+                "%(count)d customers added to the do-not-contact list",
+                added,
+            )
+            % {"count": added}
+            + "; "
+            + ngettext(
+                "%(count)d open membership closed.",
+                "%(count)d open memberships closed.",
+                closed,
+            )
+            % {"count": closed},
+            level=messages.SUCCESS,
+        )
+        return None
+
+
+class DoNotContactForm(forms.Form):
+    reason = forms.ChoiceField(
+        label=_("Reason"),
+        choices=DoNotContact.Reason.choices,
+        initial=DoNotContact.Reason.CUSTOMER_REQUEST,
+    )
 
 
 @admin.register(Purchase)
@@ -272,4 +333,33 @@ class CategoryAffinityAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(KpiSnapshot)
+class KpiSnapshotAdmin(admin.ModelAdmin):
+    """Read-only: rebuilt set-based by customers.kpis."""
+
+    list_display = (
+        "period",
+        "period_start",
+        "segment",
+        "is_complete",
+        "customers_at_start",
+        "retained",
+        "lost",
+        "dormant_at_start",
+        "reactivated",
+        "nps_responses",
+        "computed_at",
+    )
+    list_filter = ("period", "is_complete", "segment")
+    list_select_related = ("segment",)
+    date_hierarchy = "period_start"
+    ordering = ("-period_start", "period", "segment__position")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -3,6 +3,9 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
@@ -12,8 +15,13 @@ from rest_framework.views import APIView
 
 from config.permissions import IsSupervisor
 from customers import selectors
-from customers.filters import CustomerFilter, ImportRowErrorFilter
-from customers.models import Customer, ImportJob, ImportKind, ImportTemplate
+from customers.filters import (
+    CustomerFilter,
+    ImportJobFilter,
+    ImportRowErrorFilter,
+    ImportTemplateFilter,
+)
+from customers.models import Customer, ImportJob, ImportKind, ImportRowError, ImportTemplate
 from customers.services import imports as import_services
 
 
@@ -22,10 +30,18 @@ def _raise_drf(error: DjangoValidationError):
     raise ValidationError(detail) from error
 
 
+def _valid_filters(filterset_class, params) -> dict:
+    """Query parameters checked by ``filterset_class``: a bad value is a 400, not ignored."""
+    filterset = filterset_class(params, queryset=filterset_class._meta.model.objects.none())
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return params
+
+
 class ImportJobOutput(serializers.ModelSerializer):
     progress_percent = serializers.IntegerField(read_only=True)
     counts_reconcile = serializers.BooleanField(read_only=True)
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
 
     class Meta:
         model = ImportJob
@@ -66,6 +82,11 @@ class ImportJobOutput(serializers.ModelSerializer):
 
 class ImportJobListCreateApi(APIView):
     permission_classes = [IsSupervisor]
+    # Read by the schema generator only (filters and pagination of the GET).
+    queryset = ImportJob.objects.none()
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ImportJobFilter
+    pagination_class = PageNumberPagination
 
     class Input(serializers.Serializer):
         kind = serializers.ChoiceField(choices=ImportKind.choices)
@@ -75,12 +96,14 @@ class ImportJobListCreateApi(APIView):
             queryset=ImportTemplate.objects.all(), required=False, allow_null=True
         )
 
+    @extend_schema(responses=ImportJobOutput(many=True))
     def get(self, request):
         jobs = selectors.import_job_list(filters=request.query_params)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(jobs, request, view=self)
         return paginator.get_paginated_response(ImportJobOutput(page, many=True).data)
 
+    @extend_schema(request={"multipart/form-data": Input}, responses={201: ImportJobOutput})
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -94,6 +117,7 @@ class ImportJobListCreateApi(APIView):
 class ImportJobDetailApi(APIView):
     permission_classes = [IsSupervisor]
 
+    @extend_schema(responses=ImportJobOutput)
     def get(self, request, job_id: int):
         job = get_object_or_404(ImportJob, pk=job_id)
         return Response(ImportJobOutput(job).data)
@@ -107,6 +131,7 @@ class ImportJobMappingApi(APIView):
         match_by = serializers.ListField(child=serializers.CharField(), required=False)
         source = serializers.CharField(required=False, max_length=64)
 
+    @extend_schema(request=Input, responses=ImportJobOutput)
     def post(self, request, job_id: int):
         job = get_object_or_404(ImportJob, pk=job_id)
         data = self.Input(data=request.data)
@@ -124,6 +149,7 @@ class ImportJobStartApi(APIView):
     class Input(serializers.Serializer):
         dry_run = serializers.BooleanField(default=False)
 
+    @extend_schema(request=Input, responses={202: ImportJobOutput})
     def post(self, request, job_id: int):
         job = get_object_or_404(ImportJob, pk=job_id)
         data = self.Input(data=request.data)
@@ -152,8 +178,26 @@ class ImportJobErrorsApi(ListAPIView):
     filterset_class = ImportRowErrorFilter
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation: no job in the URL
+            return ImportRowError.objects.none()
         job = get_object_or_404(ImportJob, pk=self.kwargs["job_id"])
         return selectors.import_row_error_list(job=job)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "download",
+                enum=["csv"],
+                description="`csv`: every rejected row as a CSV file instead of a page of JSON.",
+            )
+        ],
+        responses={
+            (200, "application/json"): ImportRowErrorOutput(many=True),
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV download"),
+        },
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     def list(self, request, *args, **kwargs):
         if request.query_params.get("download") == "csv":
@@ -178,15 +222,22 @@ class ImportTemplateOutput(serializers.ModelSerializer):
 
 class ImportTemplateListCreateApi(APIView):
     permission_classes = [IsSupervisor]
+    # Read by the schema generator only (filters of the GET).
+    queryset = ImportTemplate.objects.none()
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ImportTemplateFilter
 
     class Input(serializers.Serializer):
         job = serializers.PrimaryKeyRelatedField(queryset=ImportJob.objects.all())
         name = serializers.CharField(max_length=120)
 
+    @extend_schema(responses=ImportTemplateOutput(many=True))
     def get(self, request):
-        templates = selectors.import_template_list(kind=request.query_params.get("kind"))
+        filters = _valid_filters(ImportTemplateFilter, request.query_params)
+        templates = selectors.import_template_list(filters=filters)
         return Response(ImportTemplateOutput(templates, many=True).data)
 
+    @extend_schema(request=Input, responses={201: ImportTemplateOutput})
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)

@@ -1,16 +1,50 @@
+import datetime as dt
+
 import django_filters
+from django import forms
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django_filters.fields import IsoDateTimeField
 
-from customers.models import Customer, ImportJob, ImportKind, ImportRowError, ImportState, Purchase
+from customers.models import (
+    Customer,
+    CustomerRfm,
+    ImportJob,
+    ImportKind,
+    ImportRowError,
+    ImportState,
+    ImportTemplate,
+    Purchase,
+    SegmentationRun,
+    SegmentTransition,
+)
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time handed to the database in UTC. ISO allows offsets PostgreSQL
+    refuses (beyond ±15:59) and dates that only exist before UTC conversion (year 1 +10:00):
+    the first is converted, the second is a validation error rather than a server error."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError as error:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from error
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
 
 
 class ImportJobFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=ImportKind.choices)
     state = django_filters.ChoiceFilter(choices=ImportState.choices)
     dry_run = django_filters.BooleanFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = ImportJob
@@ -52,9 +86,64 @@ class CustomerFilter(django_filters.FilterSet):
 
 
 class PurchaseFilter(django_filters.FilterSet):
-    purchased_after = django_filters.IsoDateTimeFilter(field_name="purchased_at", lookup_expr="gte")
-    purchased_before = django_filters.IsoDateTimeFilter(field_name="purchased_at", lookup_expr="lt")
+    purchased_after = UtcIsoDateTimeFilter(field_name="purchased_at", lookup_expr="gte")
+    purchased_before = UtcIsoDateTimeFilter(field_name="purchased_at", lookup_expr="lt")
 
     class Meta:
         model = Purchase
         fields = ["customer", "category", "source"]
+
+
+class ImportTemplateFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=ImportKind.choices)
+
+    class Meta:
+        model = ImportTemplate
+        fields = ["kind"]
+
+
+class SegmentMemberFilter(django_filters.FilterSet):
+    """Members of one segment: by external id or name prefix, prefecture and R/F/M score
+    (the segment page and the API)."""
+
+    q = django_filters.CharFilter(method="search", label=_("Search"))
+    prefecture = django_filters.CharFilter(field_name="customer__prefecture")
+    r = django_filters.NumberFilter(min_value=1, max_value=5)
+    f = django_filters.NumberFilter(min_value=1, max_value=5)
+    m = django_filters.NumberFilter(min_value=1, max_value=5)
+
+    class Meta:
+        model = CustomerRfm
+        fields = ["q", "prefecture", "r", "f", "m"]
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(customer__external_id=value)
+            | Q(customer__name__startswith=value)
+            | Q(customer__name_kana__startswith=value)
+        )
+
+
+class SegmentTransitionFilter(django_filters.FilterSet):
+    customer = django_filters.NumberFilter(field_name="customer_id", min_value=1)
+    run = django_filters.NumberFilter(field_name="run_id", min_value=1)
+    from_segment = django_filters.NumberFilter(field_name="from_segment_id", min_value=1)
+    to_segment = django_filters.NumberFilter(field_name="to_segment_id", min_value=1)
+
+    class Meta:
+        model = SegmentTransition
+        fields = ["customer", "run", "from_segment", "to_segment"]
+
+
+class SegmentationRunFilter(django_filters.FilterSet):
+    cause = django_filters.ChoiceFilter(choices=SegmentationRun.Cause.choices)
+    full = django_filters.BooleanFilter(field_name="parameters__full", label=_("Full run"))
+    reference_after = django_filters.DateFilter(field_name="reference_date", lookup_expr="gte")
+    reference_before = django_filters.DateFilter(field_name="reference_date", lookup_expr="lte")
+
+    class Meta:
+        model = SegmentationRun
+        fields = ["cause", "method", "full"]

@@ -11,6 +11,8 @@ from celery.result import EagerResult
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
@@ -18,12 +20,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.permissions import IsSupervisor
-from customers.apis import _raise_drf
+from customers.apis import _raise_drf, _valid_filters
+from customers.filters import SegmentationRunFilter, SegmentMemberFilter, SegmentTransitionFilter
 from customers.models import (
     Customer,
     CustomerRfm,
     Segment,
     SegmentationRun,
+    SegmentTransition,
 )
 from customers.segmentation import selectors as segment_selectors
 from customers.segmentation.display import edge_labels, method_label
@@ -94,6 +98,16 @@ class SegmentListItem(serializers.Serializer):
         return {**data.pop("segment"), "members": data["members"], "trend": data["trend"]}
 
 
+class SegmentWithMembers(SegmentOutput):
+    """What ``SegmentListItem`` writes (the segment's fields flattened): for the schema."""
+
+    members = serializers.IntegerField()
+    trend = TrendPoint(many=True)
+
+    class Meta(SegmentOutput.Meta):
+        fields = [*SegmentOutput.Meta.fields, "members", "trend"]
+
+
 class SegmentInput(serializers.Serializer):
     key = serializers.SlugField(max_length=40, required=False)
     name = serializers.CharField(max_length=80)
@@ -106,7 +120,7 @@ class SegmentInput(serializers.Serializer):
 
 
 class SegmentationRunOutput(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = serializers.CharField(source="created_by.username", default=None, allow_null=True)
     full = serializers.SerializerMethodField()
 
     class Meta:
@@ -131,6 +145,7 @@ class SegmentationRunOutput(serializers.ModelSerializer):
         return bool(run.parameters.get("full"))
 
 
+@extend_schema_serializer(component_name="SegmentMember")
 class MemberOutput(serializers.ModelSerializer):
     external_id = serializers.CharField(source="customer.external_id")
     source = serializers.CharField(source="customer.source")
@@ -177,13 +192,16 @@ class SegmentListCreateApi(APIView):
     """Segments in rule order with their member count now and over the last full runs."""
 
     permission_classes = [IsSupervisor]
+    pagination_class = PageNumberPagination  # read by the schema generator
 
+    @extend_schema(responses=SegmentWithMembers(many=True))
     def get(self, request):
         items = segment_selectors.segment_list()
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(items, request, view=self)
         return paginator.get_paginated_response(SegmentListItem(page, many=True).data)
 
+    @extend_schema(request=SegmentInput, responses={201: SegmentOutput})
     def post(self, request):
         data = SegmentInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -207,10 +225,12 @@ def _raise_conditions(error: DjangoValidationError):
 class SegmentDetailApi(APIView):
     permission_classes = [IsSupervisor]
 
+    @extend_schema(responses=SegmentOutput)
     def get(self, request, segment_id: int):
         segment = get_object_or_404(Segment, pk=segment_id)
         return Response(SegmentOutput(segment).data)
 
+    @extend_schema(request=SegmentInput, responses=SegmentOutput)
     def patch(self, request, segment_id: int):
         segment = get_object_or_404(Segment, pk=segment_id)
         data = SegmentInput(data=request.data, partial=True)
@@ -241,6 +261,7 @@ class SegmentPreviewApi(APIView):
         rules_before = serializers.IntegerField()
         reference_date = serializers.DateField()
 
+    @extend_schema(request=Input, responses=Output)
     def post(self, request):
         data = self.Input(data=request.data)
         data.is_valid(raise_exception=True)
@@ -259,21 +280,17 @@ class SegmentPreviewApi(APIView):
 
 class SegmentMemberListApi(APIView):
     permission_classes = [IsSupervisor]
+    # Read by the schema generator only (filters and pagination).
+    queryset = CustomerRfm.objects.none()
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = SegmentMemberFilter
+    pagination_class = PageNumberPagination
 
-    class Filters(serializers.Serializer):
-        q = serializers.CharField(required=False, allow_blank=True)
-        prefecture = serializers.CharField(required=False, allow_blank=True)
-        r = serializers.IntegerField(required=False, min_value=1, max_value=5)
-        f = serializers.IntegerField(required=False, min_value=1, max_value=5)
-        m = serializers.IntegerField(required=False, min_value=1, max_value=5)
-
+    @extend_schema(responses=MemberOutput(many=True))
     def get(self, request, segment_id: int):
         segment = get_object_or_404(Segment, pk=segment_id)
-        filters = self.Filters(data=_present(request.query_params))
-        filters.is_valid(raise_exception=True)
-        members = segment_selectors.segment_member_list(
-            segment=segment, filters=filters.validated_data
-        )
+        filters = _valid_filters(SegmentMemberFilter, request.query_params)
+        members = segment_selectors.segment_member_list(segment=segment, filters=filters)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(members, request, view=self)
         return paginator.get_paginated_response(MemberOutput(page, many=True).data)
@@ -359,6 +376,7 @@ class CustomerRfmApi(APIView):
         def get_rules(self, data) -> list:
             return CustomerRfmApi.Rule(data["rules"], many=True).data
 
+    @extend_schema(responses=Output)
     def get(self, request, customer_id: int):
         customer = get_object_or_404(Customer, pk=customer_id)
         explain = segment_selectors.customer_explain(customer=customer)
@@ -370,19 +388,23 @@ class CustomerRfmApi(APIView):
         return Response(self.Output(explain_data(explain)).data)
 
 
+# For the schema: Output's method fields give the sibling serializers (out of scope in its body).
+extend_schema_field(CustomerRfmApi.Values)(CustomerRfmApi.Output.get_values)
+extend_schema_field(CustomerRfmApi.Rule(many=True))(CustomerRfmApi.Output.get_rules)
+
+
 class SegmentTransitionListApi(APIView):
     permission_classes = [IsSupervisor]
+    # Read by the schema generator only (filters and pagination).
+    queryset = SegmentTransition.objects.none()
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = SegmentTransitionFilter
+    pagination_class = PageNumberPagination
 
-    class Filters(serializers.Serializer):
-        customer = serializers.IntegerField(required=False, min_value=1)
-        run = serializers.IntegerField(required=False, min_value=1)
-        from_segment = serializers.IntegerField(required=False, min_value=1)
-        to_segment = serializers.IntegerField(required=False, min_value=1)
-
+    @extend_schema(responses=TransitionOutput(many=True))
     def get(self, request):
-        filters = self.Filters(data=_present(request.query_params))
-        filters.is_valid(raise_exception=True)
-        rows = segment_selectors.transition_list(filters=filters.validated_data)
+        filters = _valid_filters(SegmentTransitionFilter, request.query_params)
+        rows = segment_selectors.transition_list(filters=filters)
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(TransitionOutput(page, many=True).data)
@@ -417,6 +439,7 @@ class SegmentMatrixApi(APIView):
         def get_rows(self, matrix) -> list:
             return SegmentMatrixApi.Row(matrix["rows"], many=True).data
 
+    @extend_schema(parameters=[Input], responses=Output)
     def get(self, request):
         data = self.Input(data=_present(request.query_params))
         data.is_valid(raise_exception=True)
@@ -431,14 +454,31 @@ class SegmentMatrixApi(APIView):
         return Response(self.Output(matrix).data)
 
 
+extend_schema_field(SegmentMatrixApi.Row(many=True))(SegmentMatrixApi.Output.get_rows)
+
+
 class SegmentationRunListCreateApi(APIView):
     permission_classes = [IsSupervisor]
+    # Read by the schema generator only (filters and pagination of the GET).
+    queryset = SegmentationRun.objects.none()
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = SegmentationRunFilter
+    pagination_class = PageNumberPagination
 
+    class StartOutput(serializers.Serializer):
+        queued = serializers.BooleanField()
+        run = SegmentationRunOutput(allow_null=True)
+
+    @extend_schema(responses=SegmentationRunOutput(many=True))
     def get(self, request):
+        runs = segmentation_run_list(
+            filters=_valid_filters(SegmentationRunFilter, request.query_params)
+        )
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(segmentation_run_list(), request, view=self)
+        page = paginator.paginate_queryset(runs, request, view=self)
         return paginator.get_paginated_response(SegmentationRunOutput(page, many=True).data)
 
+    @extend_schema(request=None, responses={202: StartOutput})
     def post(self, request):
         """Start a manual re-segmentation of everyone (queued; in-process when Celery is eager)."""
         result = segmentation_start()

@@ -8,7 +8,13 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext
 
 from config.exports import csv_lines
-from customers.filters import CustomerFilter, ImportJobFilter, ImportRowErrorFilter, PurchaseFilter
+from customers.filters import (
+    CustomerFilter,
+    ImportJobFilter,
+    ImportRowErrorFilter,
+    ImportTemplateFilter,
+    PurchaseFilter,
+)
 from customers.models import Customer, ImportJob, ImportRowError, ImportTemplate, Purchase
 
 
@@ -42,9 +48,8 @@ def import_row_errors_csv(*, job: ImportJob) -> Iterator[str]:
     return csv_lines(header, rows)
 
 
-def import_template_list(*, kind: str | None = None) -> QuerySet[ImportTemplate]:
-    queryset = ImportTemplate.objects.all()
-    return queryset.filter(kind=kind) if kind else queryset
+def import_template_list(*, filters: dict | None = None) -> QuerySet[ImportTemplate]:
+    return ImportTemplateFilter(filters or {}, queryset=ImportTemplate.objects.all()).qs
 
 
 def customer_list(*, filters: dict | None = None) -> QuerySet[Customer]:

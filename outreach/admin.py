@@ -1,7 +1,15 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.models import LogEntry
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from config.admin_actions import action_form_step
+from config.roles import ADMIN, user_has_role
+from outreach.assignment import assignable_agents, members_reassign
 from outreach.models import (
+    AgentDailyStats,
     AgentProfile,
     CampaignLaunch,
     CampaignMember,
@@ -150,9 +158,54 @@ class CampaignMemberAdmin(admin.ModelAdmin):
         "closed_at",
     )
     show_full_result_count = False
+    actions = ("reassign_members",)
 
     def has_add_permission(self, request) -> bool:
         return False  # members come from a launch
+
+    @admin.action(description=_("Reassign selected open members to an agent"))
+    def reassign_members(self, request, queryset):
+        form, page = action_form_step(
+            self,
+            request,
+            queryset,
+            form_class=ReassignForm,
+            action="reassign_members",
+            title=gettext("Reassign members"),
+            intro=gettext(
+                "The agent you choose becomes the owner (担当者) of the selected members that are "
+                "still open (queued or claimed); closed members keep theirs. A claim another "
+                "agent holds right now stays with them until it is logged or released."
+            ),
+            submit_label=gettext("Reassign"),
+        )
+        if page is not None:
+            return page
+        agent = form.cleaned_data["agent"].user
+        try:
+            moved = members_reassign(members=queryset, agent=agent)
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), level=messages.ERROR)
+            return None
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d member reassigned to %(agent)s.",
+                "%(count)d members reassigned to %(agent)s.",
+                moved,
+            )
+            % {"count": moved, "agent": agent.get_username()},
+            level=messages.SUCCESS,
+        )
+        return None
+
+
+class ReassignForm(forms.Form):
+    agent = forms.ModelChoiceField(label=_("Agent"), queryset=AgentProfile.objects.none())
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agent"].queryset = assignable_agents().order_by("team__name", "user__username")
 
 
 @admin.register(ContactAttempt)
@@ -194,6 +247,78 @@ class CustomerCardViewAdmin(admin.ModelAdmin):
     date_hierarchy = "viewed_at"
     readonly_fields = [f.name for f in CustomerCardView._meta.fields]
     show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AgentDailyStats)
+class AgentDailyStatsAdmin(admin.ModelAdmin):
+    """Read-only: rebuilt from the attempts by outreach.performance."""
+
+    list_display = (
+        "day",
+        "agent",
+        "campaign",
+        "attempts",
+        "reached",
+        "conversions",
+        "handle_seconds",
+        "callbacks_due",
+        "callbacks_kept",
+        "computed_at",
+    )
+    list_filter = ("campaign", "day")
+    search_fields = ("agent__username", "campaign__name")
+    list_select_related = ("agent", "campaign")
+    date_hierarchy = "day"
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(LogEntry)
+class LogEntryAdmin(admin.ModelAdmin):
+    """The audit log of changes made in the admin, read-only and for admins only (not
+    supervisors): who changed what, when, and Django's summary of the change."""
+
+    list_display = (
+        "action_time",
+        "user",
+        "content_type",
+        "object_repr",
+        "action_flag",
+        "change_summary",
+    )
+    list_filter = ("action_flag", "content_type", "action_time")
+    search_fields = ("object_repr", "change_message", "user__username")
+    list_select_related = ("user", "content_type")
+    date_hierarchy = "action_time"
+    readonly_fields = [f.name for f in LogEntry._meta.fields]
+    show_full_result_count = False
+
+    @admin.display(description=_("change"))
+    def change_summary(self, entry: LogEntry) -> str:
+        return entry.get_change_message()
+
+    def _is_admin(self, request) -> bool:
+        return user_has_role(request.user, ADMIN)
+
+    def has_module_permission(self, request) -> bool:
+        return self._is_admin(request)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self._is_admin(request)
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -7,19 +7,27 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from campaigns.models import Campaign
+from config.api_schema import ErrorDetail
 from config.permissions import IsSupervisor
 from config.roles import is_supervisor
 from customers.apis import _raise_drf
 from customers.models import Customer
 from outreach.claiming import claim_next, claim_release, claim_verify
 from outreach.launch import campaign_launch_start
-from outreach.models import CampaignLaunch, CampaignMember, ContactAttempt, Disposition, Lane
+from outreach.models import (
+    CampaignLaunch,
+    CampaignMember,
+    ContactAttempt,
+    Disposition,
+    Lane,
+)
 from outreach.outcomes import callback_schedule, contact_log
 from outreach.selectors import campaign_queue_counts, eligibility_trace
 
@@ -61,8 +69,30 @@ class MemberOutput(serializers.ModelSerializer):
             "close_reason",
         ]
 
+    @extend_schema_field(serializers.ChoiceField(choices=[lane.name.lower() for lane in Lane]))
     def get_lane(self, member: CampaignMember) -> str:
         return Lane(member.lane).name.lower()  # callback, retry or fresh
+
+
+class ClaimOutput(serializers.Serializer):
+    """What claim-next answers (``_claim_payload``): the claimed member with the customer and
+    where to dial, or no member with a message. ``skipped``: members passed over, by reason."""
+
+    member = MemberOutput(allow_null=True)
+    customer = ClaimedCustomerOutput(required=False)
+    dial = serializers.CharField(allow_null=True, required=False)
+    local_time = serializers.CharField(allow_null=True, required=False)
+    time_zone = serializers.CharField(allow_null=True, required=False)
+    time_zone_fallback = serializers.BooleanField(allow_null=True, required=False)
+    resumed = serializers.BooleanField(required=False)
+    message = serializers.CharField(required=False)
+    skipped = serializers.DictField(child=serializers.IntegerField())
+
+
+class VerifyOutput(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    dial = serializers.CharField(allow_null=True)
+    blocks = BlockOutput(many=True)
 
 
 def _claim_payload(result) -> dict:
@@ -108,6 +138,13 @@ class ClaimNextApi(APIView):
     class InputSerializer(serializers.Serializer):
         campaign = serializers.IntegerField(required=False, allow_null=True)
 
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: ClaimOutput,
+            404: OpenApiResponse(ErrorDetail, description="No such campaign"),
+        },
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -123,6 +160,13 @@ class ClaimVerifyApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(
+        request=None,
+        responses={
+            200: VerifyOutput,
+            409: OpenApiResponse(VerifyOutput, description="Blocked: do not contact now"),
+        },
+    )
     def post(self, request, member_id: int):
         member = _member_for(request, member_id)
         verdict = claim_verify(member=member, agent=request.user)
@@ -137,6 +181,7 @@ class ClaimVerifyApi(APIView):
 class ClaimReleaseApi(APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(request=None, responses=MemberOutput)
     def post(self, request, member_id: int):
         member = _member_for(request, member_id)
         try:
@@ -197,6 +242,13 @@ class ContactAttemptCreateApi(APIView):
         callback_personal = serializers.BooleanField(required=False, allow_null=True, default=None)
         disclosure_given = serializers.BooleanField(required=False, default=False)
 
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: ContactAttemptOutput,
+            200: OpenApiResponse(ContactAttemptOutput, description="Replay of the same key"),
+        },
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -223,6 +275,7 @@ class CallbackScheduleApi(APIView):
         at = serializers.DateTimeField()
         personal = serializers.BooleanField(required=False, default=True)
 
+    @extend_schema(request=InputSerializer, responses=MemberOutput)
     def post(self, request, member_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -273,12 +326,14 @@ class CampaignLaunchApi(APIView):
 
     permission_classes = [IsSupervisor]
 
+    @extend_schema(responses=LaunchOutput)
     def get(self, request, campaign_id: int):
         launch = get_object_or_404(
             CampaignLaunch.objects.select_related("campaign"), campaign_id=campaign_id
         )
         return Response(LaunchOutput(launch).data)
 
+    @extend_schema(request=None, responses={202: LaunchOutput})
     def post(self, request, campaign_id: int):
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         try:
@@ -289,12 +344,55 @@ class CampaignLaunchApi(APIView):
         return Response(LaunchOutput(launch).data, status=status.HTTP_202_ACCEPTED)
 
 
+class QueueCountsOutput(serializers.Serializer):
+    """``campaign_queue_counts``: members by status and group, what is due now by lane."""
+
+    total = serializers.IntegerField()
+    holdout = serializers.IntegerField()
+    treatment = serializers.IntegerField()
+    waiting_later = serializers.IntegerField()
+    by_status = serializers.DictField(child=serializers.IntegerField())
+    due_by_lane = serializers.DictField(child=serializers.IntegerField())
+    closed_by_reason = serializers.DictField(child=serializers.IntegerField())
+
+
 class CampaignQueueApi(APIView):
     permission_classes = [IsSupervisor]
 
+    @extend_schema(responses=QueueCountsOutput)
     def get(self, request, campaign_id: int):
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         return Response(campaign_queue_counts(campaign))
+
+
+class WindowOutput(serializers.Serializer):
+    open = serializers.BooleanField()
+    time_zone = serializers.CharField()
+    time_zone_fallback = serializers.BooleanField()
+    local_time = serializers.DateTimeField()
+    reason = serializers.CharField(allow_blank=True)
+    opens_at = serializers.DateTimeField(allow_null=True)
+
+
+class TraceStepOutput(serializers.Serializer):
+    code = serializers.CharField()
+    ok = serializers.BooleanField()
+    label = serializers.CharField()
+    detail = serializers.CharField(allow_blank=True)
+
+
+class EligibilityTraceOutput(serializers.Serializer):
+    campaign = serializers.IntegerField()
+    customer = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    in_queue_now = serializers.BooleanField()
+    summary = serializers.CharField(allow_blank=True)
+    member = MemberOutput(allow_null=True)
+    group = serializers.CharField(allow_null=True)
+    claimed_by = serializers.CharField(allow_null=True)
+    next_due_at = serializers.DateTimeField(allow_null=True)
+    window = WindowOutput(allow_null=True)
+    steps = TraceStepOutput(many=True)
 
 
 class EligibilityTraceApi(APIView):
@@ -302,6 +400,7 @@ class EligibilityTraceApi(APIView):
 
     permission_classes = [IsSupervisor]
 
+    @extend_schema(responses=EligibilityTraceOutput)
     def get(self, request, campaign_id: int, customer_id: int):
         campaign = get_object_or_404(Campaign, pk=campaign_id)
         customer = get_object_or_404(Customer, pk=customer_id)

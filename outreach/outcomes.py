@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -332,17 +333,13 @@ def _apply_customer_effects(
         "campaign": campaign.name,
     }
     if disposition.do_not_contact:
-        if not DoNotContact.objects.filter(
-            scope=DoNotContact.Scope.CUSTOMER, customer=customer
-        ).exists():
-            DoNotContact.objects.create(
-                scope=DoNotContact.Scope.CUSTOMER,
-                customer=customer,
-                reason=DoNotContact.Reason.CUSTOMER_REQUEST,
-                source=source,
-                created_by=agent,
-            )
-        _close_open_members(Q(customer=customer), CloseReason.DO_NOT_CONTACT, now)
+        customer_do_not_contact_add(
+            customer=customer,
+            reason=DoNotContact.Reason.CUSTOMER_REQUEST,
+            source=source,
+            by=agent,
+            now=now,
+        )
     if disposition.refused_product and campaign.refusal_key:
         ProductRefusal.objects.get_or_create(
             customer=customer,
@@ -451,6 +448,45 @@ def email_opt_out_record(
         counts_as_attempt=disposition.counts_as_attempt,
     )
     return record
+
+
+class DoNotContactAdded(NamedTuple):
+    entry: DoNotContact
+    created: bool  # False: the customer was already on the list
+    members_closed: int
+
+
+@transaction.atomic
+def customer_do_not_contact_add(
+    *,
+    customer: Customer,
+    reason: str,
+    source: str,
+    by: AbstractBaseUser | None = None,
+    now: datetime | None = None,
+) -> DoNotContactAdded:
+    """Put ``customer`` on the do-not-contact list (scope customer: no campaign, no channel) and
+    take every open membership of theirs out of the queue at once, claims included.
+
+    Used by outcomes whose disposition means "do not contact" and by the admin action. An
+    existing customer entry is kept as it is (first reason and source stand); open memberships
+    are closed either way.
+    """
+    now = now or timezone.now()
+    entry = DoNotContact.objects.filter(
+        scope=DoNotContact.Scope.CUSTOMER, customer=customer
+    ).first()
+    created = entry is None
+    if created:
+        entry = DoNotContact.objects.create(
+            scope=DoNotContact.Scope.CUSTOMER,
+            customer=customer,
+            reason=reason,
+            source=source,
+            created_by=by,
+        )
+    closed = _close_open_members(Q(customer=customer), CloseReason.DO_NOT_CONTACT, now)
+    return DoNotContactAdded(entry, created, closed)
 
 
 def _close_open_members(where: Q, reason: str, now: datetime) -> int:

@@ -8,6 +8,7 @@ from django.db import connection
 from django.db.models import BigIntegerField, Case, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from customers.filters import SegmentationRunFilter, SegmentMemberFilter, SegmentTransitionFilter
 from customers.importing.staging import quote
 from customers.models import Customer, CustomerRfm, Segment, SegmentationRun, SegmentTransition
 from customers.segmentation.conditions import (
@@ -52,26 +53,12 @@ def segment_member_counts() -> dict[int | None, int]:
 
 
 def segment_member_list(*, segment: Segment, filters: dict | None = None) -> QuerySet[CustomerRfm]:
-    filters = filters or {}
     rows = (
         CustomerRfm.objects.filter(segment=segment)
         .select_related("customer")
         .order_by("customer_id")
     )
-    for score in ("r", "f", "m"):
-        value = filters.get(score)
-        if value not in (None, ""):
-            rows = rows.filter(**{score: int(value)})
-    if filters.get("prefecture"):
-        rows = rows.filter(customer__prefecture=filters["prefecture"])
-    query = (filters.get("q") or "").strip()
-    if query:
-        rows = rows.filter(
-            Q(customer__external_id=query)
-            | Q(customer__name__startswith=query)
-            | Q(customer__name_kana__startswith=query)
-        )
-    return rows
+    return SegmentMemberFilter(filters or {}, queryset=rows).qs
 
 
 def customer_transition_list(*, customer: Customer) -> QuerySet[SegmentTransition]:
@@ -83,14 +70,10 @@ def customer_transition_list(*, customer: Customer) -> QuerySet[SegmentTransitio
 
 
 def transition_list(*, filters: dict | None = None) -> QuerySet[SegmentTransition]:
-    filters = filters or {}
     rows = SegmentTransition.objects.select_related("from_segment", "to_segment").order_by(
         "-created_at", "-id"
     )
-    for key in ("customer", "run", "from_segment", "to_segment"):
-        if filters.get(key):
-            rows = rows.filter(**{f"{key}_id": filters[key]})
-    return rows
+    return SegmentTransitionFilter(filters or {}, queryset=rows).qs
 
 
 def migration_matrix(*, from_run: SegmentationRun, to_run: SegmentationRun) -> dict:
@@ -233,8 +216,9 @@ def segment_preview(
     }
 
 
-def segmentation_run_list() -> QuerySet[SegmentationRun]:
-    return SegmentationRun.objects.select_related("created_by").order_by("-started_at", "-id")
+def segmentation_run_list(*, filters: dict | None = None) -> QuerySet[SegmentationRun]:
+    runs = SegmentationRun.objects.select_related("created_by").order_by("-started_at", "-id")
+    return SegmentationRunFilter(filters or {}, queryset=runs).qs
 
 
 def full_run_list() -> QuerySet[SegmentationRun]:
