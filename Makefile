@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test browser-deps install install-dev migrate demo serve lint format check-deploy bench bench-queue bench-results messages worker beat clean
+.PHONY: run test browser-deps install install-dev migrate demo serve lint format check-deploy bench bench-queue bench-results bench-workspace messages worker beat clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,10 @@ bench-queue: install-dev
 ## retention_bench_results (created and filled on each run, ~10 min; --keep-data reuses it; by hand)
 bench-results: install-dev
 	$(PY) bench/results.py $(BENCH_ARGS)
+
+## bench-workspace: card pages and outcome posts through the full stack on the bench/card.py database (by hand)
+bench-workspace: install-dev
+	$(PY) bench/workspace.py $(BENCH_ARGS)
 
 worker: install
 	$(VENV)/bin/celery -A config worker --loglevel=INFO

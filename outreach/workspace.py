@@ -3,11 +3,14 @@ the audit of card views."""
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from datetime import datetime, time
+from functools import reduce
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -20,6 +23,7 @@ from outreach.models import (
     CustomerCardView,
     Lane,
     MemberStatus,
+    Team,
 )
 
 
@@ -45,35 +49,50 @@ def my_work(*, agent: AbstractBaseUser, now: datetime | None = None) -> MyWork:
     """What is waiting for ``agent`` now, per running campaign they work on, their callbacks,
     the claims they hold, and today's tally (local day)."""
     now = now or timezone.now()
-    campaigns = list(
-        Campaign.objects.filter(
-            state=CampaignState.RUNNING, teams__is_active=True, teams__agents__user=agent
+    visible = Q(owner__isnull=True) | Q(owner=agent)
+    callback_visible = Q(callback_agent=agent) | (Q(callback_agent__isnull=True) & visible)
+    waiting = {
+        "callbacks": Q(lane=Lane.CALLBACK) & callback_visible,
+        "retries": Q(lane=Lane.RETRY) & visible,
+        "fresh": Q(lane=Lane.FRESH) & visible,
+    }
+    # The campaigns and what waits in each lane in one query (a count per lane, each a range
+    # of member_claim_idx).
+    counts = {
+        name: Coalesce(
+            Subquery(
+                CampaignMember.objects.filter(
+                    lane_filter,
+                    campaign=OuterRef("pk"),
+                    status=MemberStatus.QUEUED,
+                    due_at__lte=now,
+                )
+                .order_by()
+                .values("campaign")
+                .annotate(n=Count("id"))
+                .values("n")
+            ),
+            0,
         )
-        .distinct()
+        for name, lane_filter in waiting.items()
+    }
+    mine = Team.objects.filter(is_active=True, agents__user=agent).values("campaigns")
+    campaigns = list(
+        Campaign.objects.filter(state=CampaignState.RUNNING, pk__in=mine)
+        .annotate(**{f"waiting_{name}": count for name, count in counts.items()})
         .order_by("-priority", "id")
     )
-    work = MyWork(campaigns=[CampaignWork(c) for c in campaigns])
-    if campaigns:
-        visible = Q(owner__isnull=True) | Q(owner=agent)
-        callback_visible = Q(callback_agent=agent) | (Q(callback_agent__isnull=True) & visible)
-        rows = (
-            CampaignMember.objects.filter(
-                campaign__in=campaigns, status=MemberStatus.QUEUED, due_at__lte=now
+    work = MyWork(
+        campaigns=[
+            CampaignWork(
+                c,
+                callbacks=c.waiting_callbacks,
+                retries=c.waiting_retries,
+                fresh=c.waiting_fresh,
             )
-            .filter((Q(lane=Lane.CALLBACK) & callback_visible) | (~Q(lane=Lane.CALLBACK) & visible))
-            .order_by()
-            .values("campaign_id", "lane")
-            .annotate(n=Count("id"))
-        )
-        by_campaign = {w.campaign.pk: w for w in work.campaigns}
-        for row in rows:
-            target = by_campaign[row["campaign_id"]]
-            if row["lane"] == Lane.CALLBACK:
-                target.callbacks = row["n"]
-            elif row["lane"] == Lane.RETRY:
-                target.retries = row["n"]
-            else:
-                target.fresh = row["n"]
+            for c in campaigns
+        ]
+    )
     work.callbacks = list(
         CampaignMember.objects.filter(
             callback_agent=agent, status=MemberStatus.QUEUED, lane=Lane.CALLBACK
@@ -104,19 +123,25 @@ def card_access(user: AbstractBaseUser, customer: Customer) -> tuple[str, Campai
 
     Supervisors may open any card; an agent only a customer they hold a claim on, a callback
     they take, or an open membership they own (担当者)."""
+    # One query for the three ways in; the first match wins in this order, lowest id first.
     open_statuses = [MemberStatus.QUEUED, MemberStatus.CLAIMED]
-    members = CampaignMember.objects.filter(customer=customer).select_related("campaign")
-    claim = members.filter(claimed_by=user, status=MemberStatus.CLAIMED).first()
-    if claim is not None:
-        return "claim", claim
-    callback = members.filter(
-        callback_agent=user, status=MemberStatus.QUEUED, lane=Lane.CALLBACK
-    ).first()
-    if callback is not None:
-        return "callback", callback
-    owned = members.filter(owner=user, status__in=open_statuses).first()
-    if owned is not None:
-        return "owner", owned
+    ways = (
+        ("claim", Q(claimed_by=user, status=MemberStatus.CLAIMED)),
+        ("callback", Q(callback_agent=user, status=MemberStatus.QUEUED, lane=Lane.CALLBACK)),
+        ("owner", Q(owner=user, status__in=open_statuses)),
+    )
+    annotations = {f"through_{reason}": ExpressionWrapper(q, BooleanField()) for reason, q in ways}
+    members = list(
+        CampaignMember.objects.filter(customer=customer)
+        .filter(reduce(operator.or_, (q for _reason, q in ways)))
+        .annotate(**annotations)
+        .select_related("campaign")
+        .order_by("pk")
+    )
+    for reason, _q in ways:
+        for member in members:
+            if getattr(member, f"through_{reason}"):
+                return reason, member
     if is_supervisor(user):
         return "supervisor", None
     return "", None

@@ -4,16 +4,27 @@ access rules and the audit of card views."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from customers.models import ProductRefusal
+from customers.models import ProductRefusal, Purchase
+from customers.services.affinity import category_affinity_rebuild
+from customers.services.segments import segmentation_run
 from outreach.claiming import claim_next
-from outreach.models import CampaignMember, ContactAttempt, CustomerCardView, MemberStatus
-from tests.factories import CustomerFactory
+from outreach.models import (
+    CampaignMember,
+    ContactAttempt,
+    CustomerCardView,
+    Disposition,
+    MemberStatus,
+)
+from tests.factories import CampaignFactory, CustomerFactory
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -230,3 +241,77 @@ def test_agent_sends_the_campaign_email_from_the_card(team, agent_x, mailoutbox)
     again = client.post(reverse("outreach:work-send-email", args=[m.pk]), **HTMX)
     assert again.status_code in (302, 404)
     assert len(mailoutbox) == 1
+
+
+def with_history(customer, *, lines: int, now):
+    """``lines`` purchase lines and as many past contacts (another campaign, a month back and
+    older, so no rule sets the member aside)."""
+    elsewhere = CampaignFactory()
+    no_answer = Disposition.objects.get(code="no_answer")
+    for n in range(lines):
+        when = now - timedelta(days=30 + n)
+        Purchase.objects.create(
+            customer=customer,
+            line_key=f"{customer.pk}-{n}",
+            order_id=f"O{customer.pk}-{n // 2}",
+            purchased_at=when,
+            amount=Decimal(1000 + n),
+            product_code=f"P{n % 9}",
+            product_name=f"商品 {n % 9}",
+            category=f"Cat{n % 7}",
+        )
+        ContactAttempt.objects.create(
+            idempotency_key=f"history-{customer.pk}-{n}",
+            campaign=elsewhere,
+            customer=customer,
+            channel=elsewhere.channel,
+            disposition=no_answer,
+            attempted_at=when,
+            notes=f"note {n}",
+            voice_category="request" if n % 3 == 0 else "",
+            voice_text="配送日を変えたい" if n % 3 == 0 else "",
+        )
+    return customer
+
+
+def _queries(client, url) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries.captured_queries), response.content.decode()
+
+
+def test_card_pages_query_count_does_not_grow_with_purchases_or_contacts(
+    running_campaign, agent_x, supervisor, now
+):
+    # Given a customer with 2 purchase lines and 2 past contacts, one with 60 of each (past the
+    # card's 50-entry timeline), both waiting in the campaign, segmented and with cross-sell
+    light = member_of(running_campaign, with_history(CustomerFactory(), lines=2, now=now))
+    heavy = member_of(
+        running_campaign,
+        with_history(CustomerFactory(), lines=60, now=now),
+        due_at=light.due_at + timedelta(minutes=1),
+    )
+    segmentation_run(cause="manual")
+    category_affinity_rebuild(min_customers=1)
+    agent, boss = login(agent_x), login(supervisor)
+
+    # When the agent opens each card while holding its claim, and a supervisor opens both
+    assert claim_next(agent=agent_x).member == light
+    light_url = reverse("outreach:work-card", args=[light.pk])
+    agent.get(light_url)  # first request: nothing created on the fly is counted
+    light_card, light_html = _queries(agent, light_url)
+    CampaignMember.objects.filter(pk=light.pk).update(
+        status=MemberStatus.DONE, claimed_by=None, claimed_at=None, claim_expires_at=None
+    )
+    assert claim_next(agent=agent_x).member == heavy
+    heavy_card, heavy_html = _queries(agent, reverse("outreach:work-card", args=[heavy.pk]))
+    boss.get(reverse("outreach:customer-card", args=[light.customer_id]))
+    light_boss, _html = _queries(boss, reverse("outreach:customer-card", args=[light.customer_id]))
+    heavy_boss, _html = _queries(boss, reverse("outreach:customer-card", args=[heavy.customer_id]))
+
+    # Then both cards show their history, with the same number of queries
+    assert "note 1" in light_html and "note 2" not in light_html
+    assert "note 49" in heavy_html and 'id="outcome-form"' in heavy_html
+    assert heavy_card == light_card
+    assert heavy_boss == light_boss
