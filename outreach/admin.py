@@ -205,7 +205,13 @@ class ReassignForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["agent"].queryset = assignable_agents().order_by("team__name", "user__username")
+        field = self.fields["agent"]
+        field.queryset = assignable_agents().order_by("team__name", "user__username")
+        field.label_from_instance = _agent_label
+
+
+def _agent_label(profile: AgentProfile) -> str:
+    return f"{profile.user.get_username()} ({profile.team or '—'})"
 
 
 @admin.register(ContactAttempt)

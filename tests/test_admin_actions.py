@@ -130,7 +130,9 @@ def test_reassign_action_asks_for_the_agent_then_reassigns(admin_client, campaig
     page = admin_client.post(url, selection)
     assert page.status_code == 200
     assert "admin/action_form.html" in [t.name for t in page.templates]
-    assert f'<option value="{agent.agent_profile.pk}"' in page.content.decode()
+    assert f'<option value="{agent.agent_profile.pk}">taker ({team.name})</option>' in (
+        page.content.decode()
+    )
     assert not CampaignMember.objects.filter(owner=agent).exists()
 
     done = admin_client.post(
