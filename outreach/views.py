@@ -75,8 +75,8 @@ def _card_page(request: HttpRequest, member: CampaignMember | None, **options) -
 
 
 def work_card(request: HttpRequest, member_id: int) -> HttpResponse:
-    member, _reason = _member_for_agent(request, member_id)
-    return render(request, "outreach/work.html", _card_page(request, member))
+    member, reason = _member_for_agent(request, member_id)
+    return render(request, "outreach/work.html", _card_page(request, member, reason=reason))
 
 
 def customer_card(request: HttpRequest, customer_id: int) -> HttpResponse:

@@ -26,6 +26,9 @@ from outreach.models import (
     Team,
 )
 
+# Waiting members are counted up to this many per lane and campaign (more shows as "999+").
+WAITING_SHOWN_MAX = 999
+
 
 @dataclass
 class CampaignWork:
@@ -56,26 +59,31 @@ def my_work(*, agent: AbstractBaseUser, now: datetime | None = None) -> MyWork:
         "retries": Q(lane=Lane.RETRY) & visible,
         "fresh": Q(lane=Lane.FRESH) & visible,
     }
-    # The campaigns and what waits in each lane in one query (a count per lane, each a range
-    # of member_claim_idx).
-    counts = {
-        name: Coalesce(
+    # The campaigns and what waits in each lane in one query; each count stops after
+    # WAITING_SHOWN_MAX + 1 members (the page says "999+"), so it costs the same on a queue of
+    # a thousand or a million.
+    counts = {}
+    for name, lane_filter in waiting.items():
+        first = (
+            CampaignMember.objects.filter(
+                lane_filter,
+                campaign=OuterRef(OuterRef("pk")),
+                status=MemberStatus.QUEUED,
+                due_at__lte=now,
+            )
+            .order_by()
+            .values("pk")[: WAITING_SHOWN_MAX + 1]
+        )
+        counts[name] = Coalesce(
             Subquery(
-                CampaignMember.objects.filter(
-                    lane_filter,
-                    campaign=OuterRef("pk"),
-                    status=MemberStatus.QUEUED,
-                    due_at__lte=now,
-                )
+                CampaignMember.objects.filter(pk__in=first)
                 .order_by()
                 .values("campaign")
-                .annotate(n=Count("id"))
+                .annotate(n=Count("pk"))
                 .values("n")
             ),
             0,
         )
-        for name, lane_filter in waiting.items()
-    }
     mine = Team.objects.filter(is_active=True, agents__user=agent).values("campaigns")
     campaigns = list(
         Campaign.objects.filter(state=CampaignState.RUNNING, pk__in=mine)

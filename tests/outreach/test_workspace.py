@@ -315,3 +315,18 @@ def test_card_pages_query_count_does_not_grow_with_purchases_or_contacts(
     assert "note 49" in heavy_html and 'id="outcome-form"' in heavy_html
     assert heavy_card == light_card
     assert heavy_boss == light_boss
+
+
+def test_my_work_counts_stop_at_999(running_campaign, agent_x, now):
+    customers = CustomerFactory.create_batch(1001)
+    CampaignMember.objects.bulk_create(
+        CampaignMember(
+            campaign=running_campaign,
+            customer=c,
+            group="treatment",
+            due_at=now - timedelta(hours=1),
+        )
+        for c in customers
+    )
+    page = login(agent_x).get(reverse("outreach:work")).content.decode()
+    assert "999+" in page
