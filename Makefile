@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test browser-deps install install-dev migrate demo serve lint format check-deploy bench bench-queue bench-results bench-workspace messages worker beat clean
+.PHONY: run test browser-deps install install-dev migrate demo serve lint format check-deploy bench bench-queue bench-results bench-workspace bench-kpis messages worker beat clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,15 @@ bench-results: install-dev
 ## bench-workspace: card pages and outcome posts through the full stack on the bench/card.py database (by hand)
 bench-workspace: install-dev
 	$(PY) bench/workspace.py $(BENCH_ARGS)
+
+## bench-kpis: KPI and agent performance pages over 10M purchases and 10M attempts, own database
+## retention_bench_kpis (created, migrated and filled on the first run, ~15 min; by hand)
+KPIS_BENCH_URL ?= postgres://postgres@127.0.0.1:5432/retention_bench_kpis
+bench-kpis: install-dev
+	psql "$(dir $(KPIS_BENCH_URL))postgres" -qc "CREATE DATABASE $(notdir $(KPIS_BENCH_URL))" 2>/dev/null || true
+	DATABASE_URL=$(KPIS_BENCH_URL) $(PY) manage.py migrate --noinput -v0
+	DATABASE_URL=$(KPIS_BENCH_URL) $(PY) bench/kpis.py generate
+	DATABASE_URL=$(KPIS_BENCH_URL) $(PY) bench/kpis.py run $(BENCH_ARGS)
 
 worker: install
 	$(VENV)/bin/celery -A config worker --loglevel=INFO

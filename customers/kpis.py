@@ -153,11 +153,25 @@ class _Counts:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-def kpi_compute(*, period: Period, now: dt.datetime | None = None) -> dict[int | None, _Counts]:
+def _customer_totals_create(cursor) -> None:
+    """Temp table kpi_totals: every buyer's first purchase and revenue to date (one pass over all
+    purchases, shared by every period of a rebuild)."""
+    _drop(cursor, "kpi_totals")
+    cursor.execute(
+        f"CREATE TEMP TABLE kpi_totals AS SELECT customer_id, MIN(purchased_at) AS first_at, "
+        f"SUM(amount) AS revenue FROM {Purchase._meta.db_table} GROUP BY customer_id"
+    )
+
+
+def kpi_compute(
+    *, period: Period, now: dt.datetime | None = None, totals_ready: bool = False
+) -> dict[int | None, _Counts]:
     """Counts of ``period`` per segment at the period start (key None: every customer).
 
-    Four set-based statements over purchases, transitions and survey answers; nothing loops
-    over customers in Python.
+    Set-based statements over purchases, transitions and survey answers; nothing loops over
+    customers in Python. Only purchases from the look-back window before the period start on
+    are grouped per period; revenue up to the period end is the customer's total (kpi_totals,
+    built once per rebuild unless ``totals_ready``) minus what they bought after the end.
     """
     from outreach.models import ContactAttempt
 
@@ -171,7 +185,7 @@ def kpi_compute(*, period: Period, now: dt.datetime | None = None) -> dict[int |
     tz = timezone.get_current_timezone_name()
     purchases = Purchase._meta.db_table
     attempts = ContactAttempt._meta.db_table
-    first_on, first_params = connection.ops.datetime_cast_date_sql("b.first_at", (), tz)
+    first_on, first_params = connection.ops.datetime_cast_date_sql("t.first_at", (), tz)
     dormant = list(Segment.objects.filter(lifecycle=Lifecycle.DORMANT).values_list("pk", flat=True))
     counts: dict[int | None, _Counts] = {}
 
@@ -180,31 +194,41 @@ def kpi_compute(*, period: Period, now: dt.datetime | None = None) -> dict[int |
 
     with connection.cursor() as cursor:
         _drop(cursor, "kpi_buyers", "kpi_seg_start", "kpi_seg_end")
+        if connection.vendor == "postgresql":
+            # Group purchase lines by customer and sort the transitions in memory, not on disk.
+            cursor.execute("SET work_mem = '256MB'")
+        if not totals_ready:
+            _customer_totals_create(cursor)
         cursor.execute(
             f"CREATE TEMP TABLE kpi_buyers AS SELECT customer_id, "
+            f"MAX(CASE WHEN purchased_at < %s THEN 1 ELSE 0 END) AS active_start, "
             f"MAX(CASE WHEN purchased_at >= %s AND purchased_at < %s THEN 1 ELSE 0 END) "
-            f"AS active_start, "
-            f"MAX(CASE WHEN purchased_at >= %s THEN 1 ELSE 0 END) AS bought, "
-            f"MAX(CASE WHEN purchased_at >= %s THEN 1 ELSE 0 END) AS active_end, "
-            f"SUM(amount) AS revenue, MIN(purchased_at) AS first_at "
-            f"FROM {purchases} WHERE purchased_at < %s GROUP BY customer_id",
+            f"AS bought, "
+            f"MAX(CASE WHEN purchased_at >= %s AND purchased_at < %s THEN 1 ELSE 0 END) "
+            f"AS active_end, "
+            f"SUM(CASE WHEN purchased_at >= %s THEN amount ELSE 0 END) AS after_end "
+            f"FROM {purchases} WHERE purchased_at >= %s GROUP BY customer_id",
             [
-                _param(start - window),
                 _param(start),
                 _param(start),
+                _param(end),
                 _param(end - window),
                 _param(end),
+                _param(end),
+                _param(start - window),
             ],
         )
         cursor.execute(_segment_at_sql("kpi_seg_start"), [_param(start)])
         cursor.execute(_segment_at_sql("kpi_seg_end"), [_param(end)])
         cursor.execute(
-            f"SELECT s.segment_id, {first_on}, SUM(b.active_start), "
-            f"SUM(b.active_start * b.bought), SUM(b.active_start * (1 - b.active_end)), "
-            f"COUNT(*), SUM(b.revenue) "
-            f"FROM kpi_buyers b LEFT JOIN kpi_seg_start s ON s.customer_id = b.customer_id "
-            f"GROUP BY 1, 2",
-            list(first_params),
+            f"SELECT s.segment_id, {first_on}, SUM(COALESCE(b.active_start, 0)), "
+            f"SUM(COALESCE(b.active_start * b.bought, 0)), "
+            f"SUM(COALESCE(b.active_start * (1 - b.active_end), 0)), "
+            f"COUNT(*), SUM(t.revenue - COALESCE(b.after_end, 0)) "
+            f"FROM kpi_totals t LEFT JOIN kpi_buyers b ON b.customer_id = t.customer_id "
+            f"LEFT JOIN kpi_seg_start s ON s.customer_id = t.customer_id "
+            f"WHERE t.first_at < %s GROUP BY 1, 2",
+            [*first_params, _param(end)],
         )
         for segment_id, first_day, at_start, retained, lost, buyers, revenue in cursor.fetchall():
             if isinstance(first_day, str):  # SQLite
@@ -247,6 +271,10 @@ def kpi_compute(*, period: Period, now: dt.datetime | None = None) -> dict[int |
             row(segment_id).promoters += int(promoters or 0)
             row(segment_id).detractors += int(detractors or 0)
         _drop(cursor, "kpi_buyers", "kpi_seg_start", "kpi_seg_end")
+        if not totals_ready:
+            _drop(cursor, "kpi_totals")
+        if connection.vendor == "postgresql":
+            cursor.execute("RESET work_mem")
 
     everyone = _Counts()
     for counts_row in counts.values():
@@ -304,32 +332,68 @@ def _snapshots(period: Period, counts: dict, *, now: dt.datetime, settings_row) 
     return rows
 
 
+# A period that ended less than this long ago is recomputed by the incremental rebuild too:
+# purchases and survey answers for it may still arrive (imports, late logging).
+SETTLE_DAYS = 7
+
+
 def kpi_snapshots_rebuild(
-    *, now: dt.datetime | None = None, months: int = SNAPSHOT_MONTHS, weeks: int = SNAPSHOT_WEEKS
+    *,
+    now: dt.datetime | None = None,
+    months: int = SNAPSHOT_MONTHS,
+    weeks: int = SNAPSHOT_WEEKS,
+    full: bool = True,
 ) -> int:
     """Recompute the snapshots of the last ``months`` months and ``weeks`` weeks (current ones
-    included) and replace the table's contents in one transaction. Running it twice gives the
-    same rows; readers see the old numbers until the new ones are committed."""
+    included); periods outside that window are dropped. ``full=False`` (the nightly run) only
+    recomputes periods that are missing, were still running when computed, or ended within
+    ``SETTLE_DAYS``; settled periods keep their rows. Each period's rows are replaced in one
+    transaction, so readers see old or new numbers, never a mix; running it twice gives the same
+    rows. Returns the number of rows written."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     settings_row = ltv_settings()
     segments = set(Segment.objects.values_list("pk", flat=True))
-    rows = []
+    settled = set()
+    if not full:
+        settled = set(
+            KpiSnapshot.objects.filter(
+                segment__isnull=True,
+                is_complete=True,
+                period_end__lte=today - dt.timedelta(days=SETTLE_DAYS),
+            ).values_list("period", "period_start")
+        )
+    written = 0
+    keep: dict[str, list[dt.date]] = {}
+    totals_ready = False
     for kind, count in ((KpiPeriod.MONTH, months), (KpiPeriod.WEEK, weeks)):
-        for period in recent_periods(kind, today=today, count=count):
-            counts = kpi_compute(period=period, now=now)
+        periods = recent_periods(kind, today=today, count=count)
+        keep[kind] = [period.start for period in periods]
+        for period in periods:
+            if (kind, period.start) in settled:
+                continue
+            if not totals_ready:
+                with connection.cursor() as cursor:
+                    _customer_totals_create(cursor)
+                totals_ready = True
+            counts = kpi_compute(period=period, now=now, totals_ready=True)
             for segment_id in segments:
                 counts.setdefault(segment_id, _Counts())
-            rows += _snapshots(
+            rows = _snapshots(
                 period,
                 {k: v for k, v in counts.items() if k is None or k in segments},
                 now=now,
                 settings_row=settings_row,
             )
-    with transaction.atomic():
-        KpiSnapshot.objects.all().delete()
-        KpiSnapshot.objects.bulk_create(rows, batch_size=1000)
-    return len(rows)
+            with transaction.atomic():
+                KpiSnapshot.objects.filter(period=kind, period_start=period.start).delete()
+                KpiSnapshot.objects.bulk_create(rows, batch_size=1000)
+            written += len(rows)
+    with connection.cursor() as cursor:
+        _drop(cursor, "kpi_totals")
+    for kind, starts in keep.items():
+        KpiSnapshot.objects.filter(period=kind).exclude(period_start__in=starts).delete()
+    return written
 
 
 # Reads -------------------------------------------------------------------------------------

@@ -48,9 +48,10 @@ def category_affinity_rebuild_task() -> int:
 
 
 @shared_task(name="customers.tasks.kpi_snapshots_rebuild")
-def kpi_snapshots_rebuild_task() -> int:
-    """Beat (nightly, after segmentation) and "Recompute now": rebuild the retention KPI
-    snapshots. A full, set-based rebuild in one transaction; running it twice gives the same rows."""
+def kpi_snapshots_rebuild_task(full: bool = False) -> int:
+    """Beat (nightly after segmentation; weekly in full) and "Recompute now": rebuild the retention
+    KPI snapshots set-based. Without ``full`` only the current and recently ended periods (and
+    missing ones) are recomputed. Idempotent."""
     from customers.kpis import kpi_snapshots_rebuild
 
-    return kpi_snapshots_rebuild()
+    return kpi_snapshots_rebuild(full=full)

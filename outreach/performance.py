@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Sum
 from django.utils import timezone
 
 from outreach.models import AgentDailyStats, AgentProfile, ContactAttempt, Team
@@ -58,7 +58,10 @@ def _daily_sql(*, campaign_id: int | None = None) -> tuple[str, list]:
     returned ones)."""
     attempts = ContactAttempt._meta.db_table
     tz = timezone.get_current_timezone_name()
-    attempted_day, attempted_params = connection.ops.datetime_cast_date_sql("attempted_at", (), tz)
+    attempted_day, attempted_params = connection.ops.datetime_cast_date_sql(
+        "a.attempted_at", (), tz
+    )
+    users = get_user_model()._meta.db_table
     due_day, due_params = connection.ops.datetime_cast_date_sql("r.callback_at", (), tz)
     window = CALLBACK_KEPT_MINUTES * 60
     if connection.vendor == "postgresql":
@@ -67,20 +70,22 @@ def _daily_sql(*, campaign_id: int | None = None) -> tuple[str, list]:
     else:
         low = f"datetime(r.callback_at, '-{window} seconds')"
         high = f"datetime(r.callback_at, '+{window} seconds')"
-    only_campaign = " AND campaign_id = %s" if campaign_id else ""
+    only_campaign = " AND a.campaign_id = %s" if campaign_id else ""
     only_campaign_r = " AND r.campaign_id = %s" if campaign_id else ""
     campaign_params = [campaign_id] if campaign_id else []
     sql = (
         f"SELECT day, agent_id, campaign_id, SUM(attempts), SUM(reached), SUM(conversions), "
         f"SUM(calls), SUM(handle_seconds), SUM(callbacks_due), SUM(callbacks_kept) FROM ("
-        f"SELECT {attempted_day} AS day, agent_id, campaign_id, COUNT(*) AS attempts, "
-        f"SUM(CASE WHEN reached THEN 1 ELSE 0 END) AS reached, "
-        f"SUM(CASE WHEN success THEN 1 ELSE 0 END) AS conversions, "
-        f"SUM(CASE WHEN channel = 'call' THEN 1 ELSE 0 END) AS calls, "
-        f"SUM(CASE WHEN channel = 'call' THEN duration_seconds ELSE 0 END) AS handle_seconds, "
-        f"0 AS callbacks_due, 0 AS callbacks_kept FROM {attempts} "
-        f"WHERE agent_id IS NOT NULL AND counts_as_attempt AND attempted_at >= %s "
-        f"AND attempted_at < %s{only_campaign} GROUP BY 1, 2, 3 "
+        # Driven by the users, so a short range walks attempt_agent_time_idx per agent.
+        f"SELECT {attempted_day} AS day, a.agent_id, a.campaign_id, COUNT(*) AS attempts, "
+        f"SUM(CASE WHEN a.reached THEN 1 ELSE 0 END) AS reached, "
+        f"SUM(CASE WHEN a.success THEN 1 ELSE 0 END) AS conversions, "
+        f"SUM(CASE WHEN a.channel = 'call' THEN 1 ELSE 0 END) AS calls, "
+        f"SUM(CASE WHEN a.channel = 'call' THEN a.duration_seconds ELSE 0 END) "
+        f"AS handle_seconds, 0 AS callbacks_due, 0 AS callbacks_kept "
+        f"FROM {users} u JOIN {attempts} a ON a.agent_id = u.id "
+        f"AND a.attempted_at >= %s AND a.attempted_at < %s "
+        f"WHERE a.counts_as_attempt{only_campaign} GROUP BY 1, 2, 3 "
         f"UNION ALL "
         f"SELECT {due_day}, r.agent_id, r.campaign_id, 0, 0, 0, 0, 0, COUNT(*), "
         f"SUM(CASE WHEN EXISTS (SELECT 1 FROM {attempts} f WHERE f.customer_id = r.customer_id "
@@ -216,8 +221,9 @@ def agent_performance(
     )
     if campaign_id:
         stored = stored.filter(campaign_id=campaign_id)
-    for row in stored.values_list("agent_id", *COUNTS):
-        add(row[0], row[1:])
+    sums = {name: Sum(name) for name in COUNTS}
+    for row in stored.values("agent_id").annotate(**sums).order_by():
+        add(row["agent_id"], [row[name] for name in COUNTS])
     for _day, agent_id, _campaign_id, *counts in _daily_rows(
         live_from, end, now=now, campaign_id=campaign_id
     ):

@@ -205,6 +205,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "customers.tasks.kpi_snapshots_rebuild",
         "schedule": crontab(hour=3, minute=30),  # after segmentation, so dormant counts are current
     },
+    "weekly-kpi-snapshots-full": {
+        "task": "customers.tasks.kpi_snapshots_rebuild",
+        "schedule": crontab(hour=4, minute=0, day_of_week="sun"),  # late-arriving history
+        "kwargs": {"full": True},
+    },
     "agent-daily-stats": {
         "task": "outreach.tasks.agent_daily_stats_refresh",
         "schedule": crontab(minute=20),  # hourly; the page reads today live

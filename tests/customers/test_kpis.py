@@ -419,3 +419,27 @@ def test_matrix_page_shows_the_movement_chart_and_the_api_the_trend(supervisor_c
     trend = api_client.get("/api/customers/segment-movement/?weeks=3")
     assert trend.status_code == 200
     assert len(trend.json()) == 3
+
+
+def test_incremental_rebuild_keeps_settled_periods_and_recomputes_recent_ones():
+    group = customers(2)
+    for customer in group:
+        buy(customer, at(2026, 1, 15))
+    kpi_snapshots_rebuild(now=NOW, months=5, weeks=2)
+    # a late import adds a March purchase, and a purchase lands in the running month
+    buy(group[0], at(2026, 3, 10))
+    buy(group[1], at(2026, 6, 1, 13))
+    later = NOW + dt.timedelta(hours=2)
+    kpi_snapshots_rebuild(now=later, months=5, weeks=2, full=False)
+    march = KpiSnapshot.objects.get(period="month", period_start=MARCH.start, segment=None)
+    june = KpiSnapshot.objects.get(period="month", period_start=dt.date(2026, 6, 1), segment=None)
+    assert (march.retained, march.computed_at) == (0, NOW)  # settled: kept as it was
+    assert (june.retained, june.computed_at) == (1, later)  # running: recomputed
+    kpi_snapshots_rebuild(now=later, months=5, weeks=2, full=True)
+    march = KpiSnapshot.objects.get(period="month", period_start=MARCH.start, segment=None)
+    assert march.retained == 1
+    # a shorter window drops the periods outside it
+    kpi_snapshots_rebuild(now=later, months=2, weeks=1, full=False)
+    assert set(
+        KpiSnapshot.objects.filter(period="month").values_list("period_start", flat=True)
+    ) == {dt.date(2026, 5, 1), dt.date(2026, 6, 1)}
