@@ -12,8 +12,10 @@ and a contact history are generated set-based in SQL.
 Claiming: every claimer is a thread with its own connection. Only the claim is timed
 (``outreach.claiming.claim_next``, or one UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)
 for the raw baseline, with the service's filter and ORDER BY owner_id, due_at, rank so it too
-walks member_claim_idx instead of sorting the lane); each claimed member is then closed with a plain UPDATE outside the timed
-section, the same for both, so throughput counts claim + close. ``now`` is a Tuesday 11:00
+walks member_claim_idx instead of sorting the lane); each claimed member is then closed with a
+plain UPDATE outside the timed section, the same for both, so throughput counts claim + close.
+Raw and service take turns in --rounds slices (default 4 × 5 s each), so other load on the
+machine weighs on both alike; the slices of each path are added up. ``now`` is a Tuesday 11:00
 Asia/Tokyo inside the campaign, so the calling-window check passes for Tokyo customers (the
 others are set aside by the rules, as in production). Targets (issue 4): service ≥ 50 % of raw
 throughput, p95 ≤ 50 ms at 64 claimers, zero duplicates. Prints a table and writes
@@ -59,6 +61,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--server", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=20.0, help="per measured configuration")
+    parser.add_argument(
+        "--rounds", type=int, default=4, help="slices per configuration, raw and service in turn"
+    )
     parser.add_argument("--claimers", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--holdout", type=Decimal, default=Decimal("5"), help="percent")
     parser.add_argument(
@@ -411,8 +416,34 @@ def measure(kind, campaign: Campaign, agents: list, now: datetime, seconds: floa
         thread.join(timeout=60)
     wall = time.perf_counter() - started
     cpu = time.process_time() - cpu  # this Python process, all threads (claims and closes)
-    flat = sorted(x for per in latencies for x in per)
-    ids = [x for per in claimed for x in per]
+    return {
+        "latencies": [x for per in latencies for x in per],
+        "seconds": wall,
+        "cpu": cpu,
+        "empty": sum(empty),
+        "errors": errors,
+        "ids": [x for per in claimed for x in per],
+    }
+
+
+def measure_interleaved(campaign: Campaign, agents: list, now: datetime) -> list[dict]:
+    """Raw and service, ``--rounds`` slices each, taken in turn (raw, service, raw, …), so that
+    whatever else loads the machine meanwhile weighs on both paths alike; the slices of each
+    path are then added up."""
+    slices: dict = {kind: [] for kind in (RawClaimer, ServiceClaimer)}
+    seconds = ARGS.seconds / ARGS.rounds
+    for _round in range(ARGS.rounds):
+        for kind in slices:
+            vacuum()
+            slices[kind].append(measure(kind, campaign, agents, now, seconds))
+    return [_summary(kind, len(agents), parts) for kind, parts in slices.items()]
+
+
+def _summary(kind, n: int, parts: list[dict]) -> dict:
+    flat = sorted(x for part in parts for x in part["latencies"])
+    wall = sum(part["seconds"] for part in parts)
+    cpu = sum(part["cpu"] for part in parts)
+    errors = [e for part in parts for e in part["errors"]]
     return {
         "claimers": n,
         "path": kind.label,
@@ -424,10 +455,11 @@ def measure(kind, campaign: Campaign, agents: list, now: datetime, seconds: floa
         "p99_ms": round(1000 * flat[int(0.99 * (len(flat) - 1))], 2) if flat else None,
         "max_ms": round(1000 * flat[-1], 2) if flat else None,
         "client_cpu_ms_per_claim": round(1000 * cpu / len(flat), 2) if flat else None,
-        "empty_claims": sum(empty),
+        "empty_claims": sum(part["empty"] for part in parts),
         "errors": errors[:5],
         "error_count": len(errors),
-        "ids": ids,
+        "slices": len(parts),
+        "ids": [x for part in parts for x in part["ids"]],
     }
 
 
@@ -437,26 +469,18 @@ def vacuum() -> None:
 
 
 def explain(campaign: Campaign, agent, now: datetime) -> dict[str, str]:
-    """The plans of the service's two hot queries (the claim must walk member_claim_idx)."""
-    from outreach.claiming import _candidate_querysets
+    """The plan of the service's hot statement: lock the next member (it must walk
+    member_claim_idx) and read its customer's compliance facts, in one round trip."""
+    from outreach.claiming import _candidates, _lock_sql
 
-    member = CampaignMember.objects.filter(campaign=campaign, status="queued").first()
-    annotations = compliance.facts_annotations(campaign, now=now, prefix="")
-    queries = {
-        "lock": _candidate_querysets(campaign, 2, agent)[0]
-        .filter(due_at__lte=now)
-        .select_for_update(skip_locked=True)[:1],
-        "facts": Customer.objects.filter(pk=member.customer_id)
-        .annotate(**annotations)
-        .values(*annotations),
-    }
-    plans = {}
+    at = connection.ops.adapt_datetimefield_value(now)
+    kind, params = _candidates(campaign, 2, agent, at)[0]
+    facts, facts_params = compliance.facts_sql(campaign, now=now)
+    sql = _lock_sql(connection.vendor, kind, True, True, facts)
+    claim = [agent.pk, at, at]
     with transaction.atomic(), connection.cursor() as cursor:
-        for name, queryset in queries.items():
-            sql, params = queryset.query.sql_with_params()
-            cursor.execute(f"EXPLAIN {sql}", params)
-            plans[name] = "\n".join(row[0] for row in cursor.fetchall())
-    return plans
+        cursor.execute(f"EXPLAIN {sql}", [*params, *claim, *facts_params])
+        return {"lock": "\n".join(row[0] for row in cursor.fetchall())}
 
 
 def main() -> None:
@@ -493,10 +517,12 @@ def main() -> None:
 
     runs = []
     for claimers in ARGS.claimers:
-        for kind in (RawClaimer, ServiceClaimer):
-            vacuum()
-            print(f"claiming: {claimers} × {kind.label} for {ARGS.seconds:.0f} s …", flush=True)
-            runs.append(measure(kind, campaign, users[:claimers], claim_now, ARGS.seconds))
+        print(
+            f"claiming: {claimers} claimers, raw and service in turn,"
+            f" {ARGS.rounds} × {ARGS.seconds / ARGS.rounds:.0f} s each …",
+            flush=True,
+        )
+        runs.extend(measure_interleaved(campaign, users[:claimers], claim_now))
     all_ids = [x for run in runs for x in run.pop("ids")]
     duplicates = len(all_ids) - len(set(all_ids))
     double_claims = CampaignMember.objects.filter(campaign=campaign, status="claimed").count()

@@ -1,10 +1,15 @@
 """Handing members to agents: claim the next one, release it, expire abandoned claims.
 
-A claim is taken inside one transaction: the best waiting member is locked with
+A claim is taken inside one transaction: one statement locks the best waiting member with
 ``SELECT … FOR UPDATE SKIP LOCKED`` (so concurrent agents never wait on, nor get, the same row)
-together with every compliance fact about its customer, the rules are checked on those facts
-at that moment, and the row is marked claimed. A member that fails a rule is dealt with on the
-spot (excluded for good, or put back until the rule clears) and the next one is tried.
+and reads every compliance fact about its customer (``compliance.facts_sql``); the rules are
+checked on those facts at that moment, and the row is marked claimed. A member that fails a
+rule is dealt with on the spot, before the transaction commits (excluded for good, or put back
+until the rule clears), and the next one is tried.
+
+The hot statements are written by hand, once per kind, and prepared on PostgreSQL: at hundreds
+of claims a second, building them with the ORM (Python) and planning them (PostgreSQL) cost more
+than running them (``bench/queue.py``). The member is built from the locked row (no second read).
 
 Order: due callbacks first (personal ones only to their agent), then due retries, then first
 contacts; campaigns by priority; inside a lane by due time, then launch order.
@@ -12,15 +17,18 @@ contacts; campaigns by priority; inside a lane by due time, then launch order.
 
 from __future__ import annotations
 
+import re
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -53,71 +61,72 @@ def _campaigns_to_work(
     agent: AbstractBaseUser, campaign: Campaign | None, now: datetime
 ) -> list[Campaign]:
     """``agent_campaigns``, each with what waits there for ``agent`` now, in one query: the
-    claim they hold (``held_member_id``, ``held_since``) and whether a callback or a retry
-    may be due (``due_callback``, ``due_retry_*``; never false when one is, so an empty lane
-    is not searched).
+    claim they hold (``held_member_id``) and whether a callback or a retry may be due
+    (``due_callback``, ``due_retry_*``; never false when one is, so an empty lane is not
+    searched).
 
     Hand-written: it runs on every claim, and the ORM spent longer building it than
     PostgreSQL spent running it. The retry probes are two (owner IS NULL, owner = agent) so
     each is one range of member_claim_idx.
     """
+    at = connection.ops.adapt_datetimefield_value(now)
+    params = [
+        *(agent.pk, at),  # held
+        *(at, agent.pk, agent.pk),  # due callback
+        at,  # due retry, nobody's
+        *(at, agent.pk),  # due retry, the agent's
+        *([campaign.pk] if campaign is not None else []),
+        agent.pk,
+    ]
+    rows = _fetch(_survey_sql(connection.vendor, campaign is not None), params)
+    width = len(_layout(Campaign, connection.vendor)[0])
+    campaigns = []
+    for row in rows:
+        current = _instance(Campaign, row)
+        for name, value in zip(_SURVEY_EXTRA, row[width:], strict=True):
+            setattr(current, name, value)
+        campaigns.append(current)
+    return campaigns
+
+
+_SURVEY_EXTRA = ("held_member_id", "due_callback", "due_retry_free", "due_retry_owned")
+
+
+@lru_cache(maxsize=8)
+def _survey_sql(vendor: str, one_campaign: bool) -> str:
     member = CampaignMember._meta.db_table
-    held = f"""
-        SELECT m.{{}} FROM {member} m
-        WHERE m.campaign_id = c.id AND m.claimed_by_id = %s AND m.status = %s
-              AND m.claim_expires_at > %s
-        ORDER BY m.claimed_at LIMIT 1
-    """
-    due = f"""
-        EXISTS (SELECT 1 FROM {member} m
-                WHERE m.campaign_id = c.id AND m.status = %s AND m.lane = %s AND m.due_at <= %s
-                      AND {{}})
-    """
+    # Statuses and lanes are written into the text, not passed: a prepared statement's generic
+    # plan may use the partial indexes (WHERE status = …) only for a status it can see.
+    queued, claimed = MemberStatus.QUEUED.value, MemberStatus.CLAIMED.value
+
+    def due(lane: int, who: str) -> str:
+        return f"""EXISTS (SELECT 1 FROM {member} m
+                WHERE m.campaign_id = c.id AND m.status = '{queued}' AND m.lane = {lane}
+                      AND m.due_at <= %s AND {who})"""
+
     team_campaigns = Team.campaigns.through._meta.db_table
-    only = "AND c.id = %s" if campaign is not None else ""
-    sql = f"""
-        SELECT c.*,
-               ({held.format("id")}) AS held_member_id,
-               ({held.format("claimed_at")}) AS held_since,
-               {
-        due.format(
-            "(m.callback_agent_id = %s OR (m.callback_agent_id IS NULL AND "
-            "(m.owner_id IS NULL OR m.owner_id = %s)))"
-        )
-    } AS due_callback,
-               {due.format("m.owner_id IS NULL")} AS due_retry_free,
-               {due.format("m.owner_id = %s")} AS due_retry_owned
+    only = "AND c.id = %s" if one_campaign else ""
+    callback = (
+        "(m.callback_agent_id = %s OR (m.callback_agent_id IS NULL AND "
+        "(m.owner_id IS NULL OR m.owner_id = %s)))"
+    )
+    return f"""
+        SELECT {_columns(Campaign, "c")},
+               (SELECT m.id FROM {member} m
+                WHERE m.campaign_id = c.id AND m.claimed_by_id = %s AND m.status = '{claimed}'
+                      AND m.claim_expires_at > %s
+                ORDER BY m.claimed_at LIMIT 1) AS held_member_id,
+               {due(Lane.CALLBACK.value, callback)} AS due_callback,
+               {due(Lane.RETRY.value, "m.owner_id IS NULL")} AS due_retry_free,
+               {due(Lane.RETRY.value, "m.owner_id = %s")} AS due_retry_owned
         FROM {Campaign._meta.db_table} c
-        WHERE c.state = %s {only}
+        WHERE c.state = '{CampaignState.RUNNING.value}' {only}
           AND c.id IN (SELECT tc.campaign_id FROM {team_campaigns} tc
                        JOIN {Team._meta.db_table} t ON t.id = tc.team_id
                        JOIN {AgentProfile._meta.db_table} a ON a.team_id = t.id
                        WHERE t.is_active AND a.user_id = %s)
         ORDER BY c.priority DESC, c.starts_on, c.id
     """
-    at = connection.ops.adapt_datetimefield_value(now)
-    held_params = [agent.pk, MemberStatus.CLAIMED, at]
-    queued = [MemberStatus.QUEUED]
-    params = [
-        *held_params,
-        *held_params,
-        *queued,
-        Lane.CALLBACK,
-        at,
-        agent.pk,
-        agent.pk,
-        *queued,
-        Lane.RETRY,
-        at,
-        *queued,
-        Lane.RETRY,
-        at,
-        agent.pk,
-        CampaignState.RUNNING,
-        *([campaign.pk] if campaign is not None else []),
-        agent.pk,
-    ]
-    return list(Campaign.objects.raw(sql, params))
 
 
 def _may_be_due(campaign: Campaign, lane: int) -> bool:
@@ -140,6 +149,7 @@ def claim_next(
     if not campaigns:
         return ClaimResult(None, message=_("You are not on any running campaign."))
     skipped: Counter = Counter()
+    at = connection.ops.adapt_datetimefield_value(now)
     with transaction.atomic():
         held = _held_claim(agent, campaigns, now, skipped)
         if held is not None:
@@ -148,8 +158,8 @@ def claim_next(
             for current in campaigns:
                 if not _may_be_due(current, lane):
                     continue
-                for queryset in _candidate_querysets(current, lane, agent):
-                    result = _claim_from(current, queryset, agent, now, skipped)
+                for kind, params in _candidates(current, lane, agent, at):
+                    result = _claim_from(current, kind, params, agent, now, skipped)
                     if result is not None:
                         result.skipped = skipped
                         return result
@@ -172,22 +182,22 @@ def _held_claim(
     agent: AbstractBaseUser, campaigns: list[Campaign], now: datetime, skipped: Counter
 ) -> ClaimResult | None:
     # At most one per campaign (member_one_claim_per_agent_per_campaign), oldest first.
-    holding = sorted((c for c in campaigns if c.held_member_id), key=lambda c: c.held_since)
+    holding = [c for c in campaigns if c.held_member_id]
+    if not holding:
+        return None
+    at = connection.ops.adapt_datetimefield_value(now)
+    if len(holding) > 1:  # rare: claims in several campaigns at once
+        ids = [c.held_member_id for c in holding]
+        since = dict(CampaignMember.objects.filter(pk__in=ids).values_list("pk", "claimed_at"))
+        holding.sort(key=lambda c: since.get(c.held_member_id) or now)
     for current in holding:
-        member = (
-            CampaignMember.objects.select_for_update(of=("self",))
-            .annotate(**compliance.facts_annotations(current, now=now))
-            .filter(
-                pk=current.held_member_id,
-                status=MemberStatus.CLAIMED,
-                claimed_by=agent,
-                claim_expires_at__gt=now,
-            )
-            .first()
+        found = _lock_with_facts(
+            current, now, "held", [current.held_member_id, agent.pk, at], skip_locked=False
         )
-        if member is None:  # released, closed or expired since the survey
+        if found is None:  # released, closed or expired since the survey
             continue
-        verdict = _evaluate(current, member, now)
+        member, facts = found
+        verdict = _evaluate(current, member, now, facts)
         member.campaign = current
         if verdict.allowed:
             return ClaimResult(member, verdict, resumed=True)
@@ -195,70 +205,217 @@ def _held_claim(
     return None
 
 
-def _callback_for(agent: AbstractBaseUser) -> Q:
-    """Callbacks ``agent`` may take: their own, and any-agent ones on members nobody else owns."""
-    mine = Q(callback_agent=agent)
-    anyone = Q(callback_agent__isnull=True) & (Q(owner__isnull=True) | Q(owner=agent))
-    return mine | anyone
-
-
-def _candidate_querysets(
-    campaign: Campaign, lane: int, agent: AbstractBaseUser
-) -> list[QuerySet[CampaignMember]]:
-    """The waiting members ``agent`` may take in one lane, best first, in the order to try."""
-    base = CampaignMember.objects.filter(campaign=campaign, status=MemberStatus.QUEUED, lane=lane)
+def _candidates(campaign: Campaign, lane: int, agent: AbstractBaseUser, at: Any) -> list:
+    """The waiting members ``agent`` may take in one lane, as (kind, parameters) of the
+    locking statement (see ``_WHERE``), in the order to try."""
     if lane == Lane.CALLBACK:
-        # Few rows (due callbacks): found through the index's campaign and lane, then sorted.
-        return [base.filter(_callback_for(agent)).order_by("due_at", "rank")]
+        return [("callback", [campaign.pk, at, agent.pk, agent.pk])]
+    if campaign.assignment_mode == AssignmentMode.PULL:
+        return [("free", [campaign.pk, lane, at])]
+    # Pushed or owned members first, then any member nobody owns.
+    return [("owned", [campaign.pk, lane, agent.pk, at]), ("free", [campaign.pk, lane, at])]
+
+
+# The members each kind of locking statement looks at, and in which order (best first).
+_QUEUED = f"status = '{MemberStatus.QUEUED.value}'"
+_WHERE = {
+    # Callbacks ``agent`` may take: their own, and any-agent ones on members nobody else owns.
+    # Few rows (due callbacks): found through the index's campaign and lane, then sorted.
+    "callback": (
+        f"campaign_id = %s AND {_QUEUED} AND lane = {Lane.CALLBACK.value} AND due_at <= %s"
+        " AND (callback_agent_id = %s"
+        "      OR (callback_agent_id IS NULL AND (owner_id IS NULL OR owner_id = %s)))",
+        "ORDER BY due_at, rank LIMIT 1",
+    ),
     # The owner is fixed by the filter, so ordering by it changes nothing, but it lets
     # PostgreSQL read member_claim_idx (campaign, lane, owner, due_at, rank) in order and stop
     # at the first unlocked row; without it (IS NULL is no equality) it sorts the whole lane.
-    order = ("owner_id", "due_at", "rank")
-    if campaign.assignment_mode == AssignmentMode.PULL:
-        return [base.filter(owner__isnull=True).order_by(*order)]
-    # Pushed or owned members first, then any member nobody owns.
-    return [
-        base.filter(owner=agent).order_by(*order),
-        base.filter(owner__isnull=True).order_by(*order),
-    ]
+    "owned": (
+        f"campaign_id = %s AND {_QUEUED} AND lane = %s AND owner_id = %s AND due_at <= %s",
+        "ORDER BY owner_id, due_at, rank LIMIT 1",
+    ),
+    "free": (
+        f"campaign_id = %s AND {_QUEUED} AND lane = %s AND owner_id IS NULL AND due_at <= %s",
+        "ORDER BY owner_id, due_at, rank LIMIT 1",
+    ),
+    # The claim an agent holds, by its id (from the survey).
+    "held": (
+        f"id = %s AND status = '{MemberStatus.CLAIMED.value}' AND claimed_by_id = %s"
+        " AND claim_expires_at > %s",
+        "",
+    ),
+    # One member, whatever its state (claim_verify).
+    "one": ("id = %s", ""),
+}
+
+
+def _lock_with_facts(
+    campaign: Campaign,
+    now: datetime,
+    kind: str,
+    params: list,
+    *,
+    skip_locked: bool = True,
+    claim: list | None = None,
+) -> tuple[CampaignMember, compliance.Facts] | None:
+    """Lock the first member of ``kind`` (``_WHERE``) and read every compliance fact about its
+    customer, in one statement: the facts are read once the row is locked, in the same
+    transaction, by the customer's key (one row, so every fact is an index lookup).
+
+    With ``claim`` (agent id, claimed at, expires at) the same statement marks the row claimed
+    on PostgreSQL (a round trip less); the caller puts it aside, in the same transaction, if
+    a rule says no, so nobody ever sees that claim. Elsewhere the caller claims it itself."""
+    facts, facts_params = compliance.facts_sql(campaign, now=now, customer="c")
+    fold = claim is not None and connection.vendor == "postgresql"
+    sql = _lock_sql(connection.vendor, kind, skip_locked, fold, facts)
+    rows = _fetch(sql, [*params, *(claim if fold else []), *facts_params])
+    if not rows:
+        return None
+    row = rows[0]
+    member = _instance(CampaignMember, row)
+    width = len(_layout(CampaignMember, connection.vendor)[0])
+    found = dict(zip(_fact_names(facts), row[width:], strict=True))
+    return member, compliance.facts_from_row(found)
+
+
+@lru_cache(maxsize=64)
+def _fact_names(facts: str) -> tuple[str, ...]:
+    return tuple(re.findall(r" AS (f_\w+)", facts))
+
+
+@lru_cache(maxsize=128)
+def _lock_sql(vendor: str, kind: str, skip_locked: bool, claim: bool, facts: str) -> str:
+    where, order = _WHERE[kind]
+    lock = ""
+    if connection.features.has_select_for_update:  # SQLite: the write locks the whole file
+        lock = "FOR UPDATE SKIP LOCKED" if skip_locked else "FOR UPDATE"
+    table = CampaignMember._meta.db_table
+    claimed = ""
+    if claim:
+        claimed = f""",
+        claimed AS (
+            UPDATE {table} u SET status = '{MemberStatus.CLAIMED.value}', claimed_by_id = %s,
+                   claimed_at = %s, claim_expires_at = %s
+            FROM m WHERE u.id = m.id
+        )"""
+    return f"""
+        WITH m AS (
+            SELECT {_columns(CampaignMember)} FROM {table}
+            WHERE {where} {order} {lock}
+        ){claimed}
+        SELECT {_columns(CampaignMember, "m")},
+               {facts}
+        FROM m JOIN {Customer._meta.db_table} c ON c.id = m.customer_id
+    """
+
+
+def _columns(model: Any, alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    fields = _layout(model, connection.vendor)[0]
+    return ", ".join(f"{prefix}{connection.ops.quote_name(f.column)}" for f in fields)
+
+
+def _fetch(sql: str, params: list) -> list[tuple]:
+    """Run one of the hand-written statements; its rows."""
+    with _cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _cursor() -> Any:
+    """A cursor for the hand-written statements. On PostgreSQL they are prepared, once per
+    connection (server-side binding; psycopg keeps the prepared statements): they run on every
+    claim, and planning them cost PostgreSQL more than running them. Django leaves prepared
+    statements off for transaction-pooling proxies that do not support them (PgBouncer before
+    1.21): set ``OUTREACH_CLAIM_PREPARED_STATEMENTS = False`` behind one."""
+    if connection.vendor != "postgresql" or not getattr(
+        settings, "OUTREACH_CLAIM_PREPARED_STATEMENTS", True
+    ):
+        return connection.cursor()
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # Django turns psycopg's preparing off for the whole connection; back on, but for the
+        # statements that ask for it only (ours; client-side binding never prepares).
+        raw.prepare_threshold = sys.maxsize
+    return connection._prepare_cursor(_preparing_cursor_class()(raw))
+
+
+@lru_cache(maxsize=1)
+def _preparing_cursor_class() -> Any:
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparingCursor(ServerBindingCursor):
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            return super().execute(query, params, prepare=True)
+
+    return PreparingCursor
+
+
+def _instance(model: Any, row: tuple) -> Any:
+    """A ``model`` instance from the first columns of ``row`` (``_columns`` order), converted
+    as the ORM would (SQLite's text datetimes, JSON, decimals)."""
+    fields, attnames, converted = _layout(model, connection.vendor)
+    values = list(row[: len(fields)])
+    for i in converted:
+        expression = fields[i].get_col(model._meta.db_table)
+        for converter in _converters(expression):
+            values[i] = converter(values[i], expression, connection)
+    return model.from_db(connection.alias, attnames, values)
+
+
+@lru_cache(maxsize=16)
+def _layout(model: Any, vendor: str) -> tuple[list, list[str], list[int]]:
+    """``model``'s columns, their attribute names, and which of them the database hands back
+    in a form the model does not take."""
+    fields = list(model._meta.concrete_fields)
+    table = model._meta.db_table
+    converted = [i for i, f in enumerate(fields) if _converters(f.get_col(table))]
+    return fields, [f.attname for f in fields], converted
+
+
+def _converters(expression: Any) -> list:
+    return connection.ops.get_db_converters(expression) + expression.get_db_converters(connection)
 
 
 def _claim_from(
     campaign: Campaign,
-    queryset: QuerySet[CampaignMember],
+    kind: str,
+    params: list,
     agent: AbstractBaseUser,
     now: datetime,
     skipped: Counter,
 ) -> ClaimResult | None:
-    candidates = queryset.filter(due_at__lte=now).select_for_update(skip_locked=True)
-    annotations = None  # built once a member is found: most lanes are empty
+    expires = now + timedelta(minutes=settings.OUTREACH_CLAIM_MINUTES)
+    adapt = connection.ops.adapt_datetimefield_value
+    claim = [agent.pk, adapt(now), adapt(expires)]
     while sum(skipped.values()) < MAX_SKIPS:
-        member = candidates.first()
-        if member is None:
+        found = _lock_with_facts(campaign, now, kind, params, claim=claim)
+        if found is None:
             return None
-        if annotations is None:
-            annotations = compliance.facts_annotations(campaign, now=now, prefix="")
-        # The facts are read once the row is locked, in the same transaction, by the
-        # customer's key: one row, so every fact is an index lookup (joined to the locking
-        # query, PostgreSQL would hash the whole do-not-contact and refusal tables each time).
-        facts = (
-            Customer.objects.filter(pk=member.customer_id)
-            .annotate(**annotations)
-            .values(*annotations)
-            .get()
-        )
-        verdict = _evaluate(campaign, member, now, compliance.Facts.of(facts))
+        member, facts = found
+        verdict = _evaluate(campaign, member, now, facts)
         if not verdict.allowed:
             _set_aside(member, verdict, now, skipped)
             continue
+        if connection.vendor != "postgresql":  # not claimed by the locking statement
+            with connection.cursor() as cursor:
+                cursor.execute(_CLAIM, [*claim, member.pk])
         member.status = MemberStatus.CLAIMED
         member.claimed_by = agent
         member.claimed_at = now
-        member.claim_expires_at = now + timedelta(minutes=settings.OUTREACH_CLAIM_MINUTES)
-        member.save(update_fields=["status", "claimed_by", "claimed_at", "claim_expires_at"])
+        member.claim_expires_at = expires
         member.campaign = campaign
         return ClaimResult(member, verdict)
     return None
+
+
+_CLAIM = f"""
+    UPDATE {CampaignMember._meta.db_table}
+    SET status = '{MemberStatus.CLAIMED.value}', claimed_by_id = %s, claimed_at = %s,
+        claim_expires_at = %s
+    WHERE id = %s
+"""
 
 
 def _evaluate(
@@ -289,11 +446,10 @@ def claim_verify(
     the member out of the queue, or back until the rule clears, and ends the claim."""
     now = now or timezone.now()
     campaign = Campaign.objects.get(pk=member.campaign_id)
-    locked = (
-        CampaignMember.objects.select_for_update(of=("self",))
-        .annotate(**compliance.facts_annotations(campaign, now=now))
-        .get(pk=member.pk)
-    )
+    found = _lock_with_facts(campaign, now, "one", [member.pk], skip_locked=False)
+    if found is None:
+        raise CampaignMember.DoesNotExist("CampaignMember matching query does not exist.")
+    locked, facts = found
     if locked.status != MemberStatus.CLAIMED or locked.claimed_by_id != agent.pk:
         closed = compliance.Block(
             locked.close_reason or "not_claimed",
@@ -303,7 +459,7 @@ def claim_verify(
             True,
         )
         return compliance.Verdict([closed])
-    verdict = _evaluate(campaign, locked, now)
+    verdict = _evaluate(campaign, locked, now, facts)
     if not verdict.allowed:
         _set_aside(locked, verdict, now, Counter())
     return verdict

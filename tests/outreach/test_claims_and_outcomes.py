@@ -277,3 +277,40 @@ def test_a_requested_callback_is_honoured_past_the_frequency_cap(running_campaig
     # One contact in the last 14 days = the cap; the customer asked for the call all the same.
     later = now + timedelta(hours=2)
     assert claim_next(agent=agent_x, now=later).member.pk == m.pk
+
+
+def test_the_claimed_member_is_the_whole_row_with_its_campaign_and_customer(
+    running_campaign, agent_x, now
+):
+    customer = CustomerFactory()
+    member = member_of(running_campaign, customer, rank=3, attempts=1, tier=2)
+
+    claimed = claim_next(agent=agent_x, now=now).member
+    resumed = claim_next(agent=agent_x, now=now).member
+
+    stored = CampaignMember.objects.get(pk=member.pk)
+    for got in (claimed, resumed):
+        assert isinstance(got, CampaignMember) and not got._state.adding
+        for field in CampaignMember._meta.concrete_fields:
+            assert getattr(got, field.attname) == getattr(stored, field.attname), field.name
+        assert got.campaign == running_campaign and got.customer == customer
+        assert got.claimed_by == agent_x and got.status == MemberStatus.CLAIMED
+    claimed.refresh_from_db()  # a real instance: the ORM can read and write it as usual
+    claim_release(member=claimed, agent=agent_x, now=now)
+    assert CampaignMember.objects.get(pk=member.pk).status == MemberStatus.QUEUED
+
+
+def test_an_agent_holding_claims_in_two_campaigns_gets_the_older_one_back(
+    team, running_campaign, agent_x, now
+):
+    other = CampaignFactory(state=running_campaign.state, priority=running_campaign.priority + 1)
+    team.campaigns.add(other)
+    older = member_of(running_campaign)
+    newer = member_of(other)
+    assert claim_next(agent=agent_x, campaign=running_campaign, now=now).member.pk == older.pk
+    later = now + timedelta(minutes=1)
+    assert claim_next(agent=agent_x, campaign=other, now=later).member.pk == newer.pk
+
+    again = claim_next(agent=agent_x, now=later)
+
+    assert again.resumed and again.member.pk == older.pk

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from campaigns.models import CampaignState
 from customers.models import (
@@ -755,15 +756,14 @@ def test_a_callback_the_customer_asked_for_is_honoured_past_the_attempt_limit(
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("relationship_is_consent", [False, True])
-def test_launch_suppression_and_evaluate_agree_on_every_reason(settings, relationship_is_consent):
-    settings.OUTREACH_EMAIL_RELATIONSHIP_IS_CONSENT = relationship_is_consent
-    now = tokyo(2026, 12, 1, 11)
-    segment = SegmentFactory()
+def customers_for_every_reason(now: datetime, segment=None) -> dict[str, Customer]:
+    """One customer per suppression reason and per way around it, by name (scored into
+    ``segment`` when given, so a launch targets them)."""
 
     def customer(name, **fields):
         person = CustomerFactory(name=name, **fields)
-        CustomerRfmFactory(segment=segment, customer=person)
+        if segment is not None:
+            CustomerRfmFactory(segment=segment, customer=person)
         people[name] = person
         return person
 
@@ -819,6 +819,15 @@ def test_launch_suppression_and_evaluate_agree_on_every_reason(settings, relatio
             amount=Decimal("5000"),
         )
     assert same.phone == same.mobile_phone
+    return people
+
+
+@pytest.mark.parametrize("relationship_is_consent", [False, True])
+def test_launch_suppression_and_evaluate_agree_on_every_reason(settings, relationship_is_consent):
+    settings.OUTREACH_EMAIL_RELATIONSHIP_IS_CONSENT = relationship_is_consent
+    now = tokyo(2026, 12, 1, 11)
+    segment = SegmentFactory()
+    people = customers_for_every_reason(now, segment)
 
     call = CampaignFactory(state=CampaignState.SCHEDULED, product="WATER-SERVER")
     mail = CampaignFactory(
@@ -887,3 +896,68 @@ def test_launch_suppression_and_evaluate_agree_on_every_reason(settings, relatio
     }
     reasons = {reason for by_name in seen.values() for reason in by_name.values()} - {""}
     assert reasons == {str(rule.reason) for rule in compliance.SUPPRESSIONS}
+
+
+# --------------------------------------------------------------------------------------------
+# The claim's SQL facts and the annotations agree
+# --------------------------------------------------------------------------------------------
+
+
+def sql_facts_of(campaign, customer: Customer, now: datetime) -> compliance.Facts:
+    """The facts as the claim reads them (``compliance.facts_sql``)."""
+    select, params = compliance.facts_sql(campaign, now=now, customer="c")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {select} FROM {Customer._meta.db_table} c WHERE c.id = %s",
+            [*params, customer.pk],
+        )
+        names = [column[0] for column in cursor.description]
+        return compliance.facts_from_row(dict(zip(names, cursor.fetchone(), strict=True)))
+
+
+@pytest.mark.parametrize("relationship_is_consent", [False, True])
+def test_the_claim_sql_reads_the_same_facts_as_the_annotations(settings, relationship_is_consent):
+    settings.OUTREACH_EMAIL_RELATIONSHIP_IS_CONSENT = relationship_is_consent
+    now = tokyo(2026, 12, 1, 11)
+    people = customers_for_every_reason(now)
+    people["abroad"] = new_yorker()
+    past = CampaignFactory(state=CampaignState.COMPLETED, product="OTHER")
+    contacts = {  # days ago; a negative age does not count as an attempt
+        "dnc": [1, 2],  # under the cap
+        "refused A": [1, 5, 13],  # at the cap: the oldest caps
+        "refused B": [1, 2, 3, 9],  # over it: the third newest caps
+        "opted out": [1, 2, -3],  # one does not count
+        "consented again": [1, 2, 20],  # one is older than the cap's days
+        "buyer without consent": [1, 2, 14],  # exactly 14 days ago is outside
+    }
+    for name, ages in contacts.items():
+        for age in ages:
+            past_contact(people[name], now - days(abs(age)), campaign=past, counts=age > 0)
+
+    capped = {"frequency_cap_contacts": 3, "frequency_cap_days": 14}
+    campaigns = [
+        CampaignFactory(state=CampaignState.RUNNING, **capped),
+        CampaignFactory(state=CampaignState.RUNNING, channel=Channel.EMAIL, **capped),
+        CampaignFactory(state=CampaignState.RUNNING, channel=Channel.EMAIL),
+        CampaignFactory(state=CampaignState.RUNNING, product="", disclosure_product=""),
+    ]
+    assert not campaigns[-1].refusal_key
+    for campaign in campaigns:
+        annotated = {name: facts_of(campaign, p, now) for name, p in people.items()}
+        from_sql = {name: sql_facts_of(campaign, p, now) for name, p in people.items()}
+        assert from_sql == annotated, campaign
+
+    # The data covers every fact: each one takes more than one value somewhere.
+    mail = campaigns[1]
+    seen = [sql_facts_of(mail, p, now) for p in people.values()]
+    varied = {
+        name
+        for name in compliance.Facts.__dataclass_fields__
+        if len({getattr(f, name) for f in seen}) > 1
+    }
+    assert varied == set(compliance.Facts.__dataclass_fields__) - (
+        set() if relationship_is_consent else {"relationship"}
+    )
+    assert sql_facts_of(mail, people["refused A"], now).capping_contact_at == now - days(13)
+    assert sql_facts_of(mail, people["refused B"], now).capping_contact_at == now - days(3)
+    assert sql_facts_of(mail, people["buyer without consent"], now).recent_contacts == 2
