@@ -68,7 +68,7 @@ bench: install-dev
 
 ## bench-queue: launch of a 1M-member campaign and claim throughput, in its own database (by hand)
 bench-queue: install-dev
-	$(PY) bench/queue.py $(BENCH_ARGS)
+	$(PY) bench/claims.py $(BENCH_ARGS)
 
 ## bench-results: campaign results snapshot and page over 10M attempts and 10M purchases, own database
 ## retention_bench_results (created and filled on each run, ~10 min; --keep-data reuses it; by hand)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 # Not the bench folder itself on the import path: a script there named like a standard module
-# (bench/queue.py) would shadow it. Import the helper as part of the project instead.
+# (a bench script named like a stdlib module) would shadow it. Import the helper as part of the project instead.
 _BENCH = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
 sys.path.insert(0, str(_BENCH.parent))

@@ -1,8 +1,8 @@
 """Benchmark: launch of a 1M-member campaign, then claiming with 16 and 64 concurrent agents
 through the service beside a raw SQL SKIP LOCKED claim, on the same data in the same run.
 
-    .venv/bin/python bench/queue.py                       # 1,000,000 customers, 20 s per run
-    .venv/bin/python bench/queue.py --keep-data           # reuse the customers of the last run
+    .venv/bin/python bench/claims.py                       # 1,000,000 customers, 20 s per run
+    .venv/bin/python bench/claims.py --keep-data           # reuse the customers of the last run
 
 Works in its own database, retention_bench_queue (created, migrated; the server comes from
 --server, default postgres://postgres@127.0.0.1:5432; any DATABASE_URL is ignored so another
