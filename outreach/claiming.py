@@ -197,11 +197,11 @@ def _held_claim(
         if found is None:  # released, closed or expired since the survey
             continue
         member, facts = found
-        verdict = _evaluate(current, member, now, facts)
+        verdict = member_verdict(current, member, now, facts)
         member.campaign = current
         if verdict.allowed:
             return ClaimResult(member, verdict, resumed=True)
-        _set_aside(member, verdict, now, skipped)
+        set_aside(member, verdict, now, skipped)
     return None
 
 
@@ -394,9 +394,9 @@ def _claim_from(
         if found is None:
             return None
         member, facts = found
-        verdict = _evaluate(campaign, member, now, facts)
+        verdict = member_verdict(campaign, member, now, facts)
         if not verdict.allowed:
-            _set_aside(member, verdict, now, skipped)
+            set_aside(member, verdict, now, skipped)
             continue
         if connection.vendor != "postgresql":  # not claimed by the locking statement
             with connection.cursor() as cursor:
@@ -418,7 +418,7 @@ _CLAIM = f"""
 """
 
 
-def _evaluate(
+def member_verdict(
     campaign: Campaign,
     member: CampaignMember,
     now: datetime,
@@ -459,13 +459,13 @@ def claim_verify(
             True,
         )
         return compliance.Verdict([closed])
-    verdict = _evaluate(campaign, locked, now, facts)
+    verdict = member_verdict(campaign, locked, now, facts)
     if not verdict.allowed:
-        _set_aside(locked, verdict, now, Counter())
+        set_aside(locked, verdict, now, Counter())
     return verdict
 
 
-def _set_aside(
+def set_aside(
     member: CampaignMember, verdict: compliance.Verdict, now: datetime, skipped: Counter
 ) -> None:
     """Apply a failed check to a locked member: leave the campaign, or wait until it clears."""

@@ -330,7 +330,7 @@ def _send_waiting(
         return SendResult(Outcome.SKIPPED, reason="not_due")
     verdict = _verdict(campaign, member, now)
     if not verdict.allowed:
-        claiming._set_aside(member, verdict, now, Counter())
+        claiming.set_aside(member, verdict, now, Counter())
         return SendResult(Outcome.SET_ASIDE, reason=verdict.blocks[0].code)
 
     def log(**kwargs: Any) -> ContactAttempt:
@@ -348,7 +348,7 @@ def _verdict(campaign: Campaign, member: CampaignMember, now: datetime) -> compl
         .values(*annotations)
         .get()
     )
-    return claiming._evaluate(campaign, member, now, compliance.Facts.of(facts))
+    return claiming.member_verdict(campaign, member, now, compliance.Facts.of(facts))
 
 
 def _deliver(
