@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 import time_machine
+from django.utils import translation
 
 from campaigns.models import CampaignResultSnapshot, CampaignState
 from campaigns.results import campaign_results, campaign_results_refresh
@@ -21,6 +22,15 @@ from config.exports import table_response, xlsx_bytes
 from customers.models import Purchase
 from outreach.models import CampaignMember, ContactAttempt, Disposition
 from tests.factories import CampaignFactory, CustomerFactory
+
+
+@pytest.fixture(autouse=True)
+def _english(settings):
+    """These tests read English labels; the product's default language is Japanese."""
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
+
 
 # --- shared building blocks: charts and exports ---------------------------------------------------
 
