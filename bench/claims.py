@@ -3,13 +3,19 @@ through the service beside a raw SQL SKIP LOCKED claim, on the same data in the 
 
     .venv/bin/python bench/claims.py                       # 1,000,000 customers, 20 s per run
     .venv/bin/python bench/claims.py --keep-data           # reuse the customers of the last run
+    .venv/bin/python bench/claims.py --keep-data --processes 1 2   # threads only, then 2 processes
 
 Works in its own database, retention_bench_queue (created, migrated; the server comes from
 --server, default postgres://postgres@127.0.0.1:5432; any DATABASE_URL is ignored so another
 bench database is never touched). Customers, scores, do-not-contact entries, product refusals
 and a contact history are generated set-based in SQL.
 
-Claiming: every claimer is a thread with its own connection. Only the claim is timed
+Claiming: every claimer is a thread with its own connection; with --processes N the claimers
+are spread over N forked processes (claimer i in process i mod N), as the service runs in
+several gunicorn / Celery worker processes in production, the same for raw and service. All
+processes start at one barrier; their latencies and claimed ids are pooled, and duplicates are
+counted across processes. Several counts (--processes 1 2) are measured one after the other on
+the same launch, each with raw and service interleaved as below. Only the claim is timed
 (``outreach.claiming.claim_next``, or one UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)
 for the raw baseline, with the service's filter and ORDER BY owner_id, due_at, rank so it too
 walks member_claim_idx instead of sorting the lane); each claimed member is then closed with a
@@ -37,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import threading
@@ -65,6 +72,13 @@ def _arguments() -> argparse.Namespace:
         "--rounds", type=int, default=4, help="slices per configuration, raw and service in turn"
     )
     parser.add_argument("--claimers", type=int, nargs="+", default=[16, 64])
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="claimer processes (1 = all claimers threads of this process); several are run in turn",
+    )
     parser.add_argument("--holdout", type=Decimal, default=Decimal("5"), help="percent")
     parser.add_argument(
         "--keep-data", action="store_true", help="reuse customers of a previous run if complete"
@@ -369,10 +383,22 @@ class RawClaimer:
         self.conn.close()
 
 
-def measure(kind, campaign: Campaign, agents: list, now: datetime, seconds: float) -> dict:
-    """Run ``len(agents)`` claimer threads for ``seconds``; latencies of the claim alone."""
+def measure(
+    kind,
+    campaign: Campaign,
+    agents: list,
+    now: datetime,
+    seconds: float,
+    release=None,
+    stop_signal=None,
+) -> dict:
+    """Run ``len(agents)`` claimer threads for ``seconds``; latencies of the claim alone.
+
+    In a claimer process, ``release`` (run once every thread is warm) waits at the barrier of
+    all processes, and the run ends when the parent sets ``stop_signal`` instead of by a sleep.
+    """
     n = len(agents)
-    ready = threading.Barrier(n + 1)
+    ready = threading.Barrier(n + 1, action=release)
     stop = threading.Event()
     latencies: list[list[float]] = [[] for _ in range(n)]
     claimed: list[list[int]] = [[] for _ in range(n)]
@@ -408,9 +434,12 @@ def measure(kind, campaign: Campaign, agents: list, now: datetime, seconds: floa
     threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(n)]
     for thread in threads:
         thread.start()
-    ready.wait(timeout=120)
+    ready.wait(timeout=180)
     started, cpu = time.perf_counter(), time.process_time()
-    time.sleep(seconds)
+    if stop_signal is None:
+        time.sleep(seconds)
+    else:
+        stop_signal.wait(seconds + 120)
     stop.set()
     for thread in threads:
         thread.join(timeout=60)
@@ -426,7 +455,69 @@ def measure(kind, campaign: Campaign, agents: list, now: datetime, seconds: floa
     }
 
 
-def measure_interleaved(campaign: Campaign, agents: list, now: datetime) -> list[dict]:
+def _claimer_process(kind, campaign, agents, now, seconds, start, stop_signal, results) -> None:
+    """Body of one forked claimer process: its share of the claimers as threads."""
+    try:
+        part = measure(
+            kind,
+            campaign,
+            agents,
+            now,
+            seconds,
+            release=lambda: start.wait(timeout=180),
+            stop_signal=stop_signal,
+        )
+    except Exception as error:  # e.g. a broken barrier; reported in the results
+        part = {"latencies": [], "seconds": 0.0, "cpu": 0.0, "empty": 0, "ids": []}
+        part["errors"] = [f"{type(error).__name__}: {error}"]
+    results.put(part)
+
+
+def measure_processes(
+    kind, campaign: Campaign, agents: list, now: datetime, seconds: float, processes: int
+) -> dict:
+    """``measure`` with the claimers spread over ``processes`` forked processes, started
+    together at one barrier and stopped together; latencies, ids and CPU pooled."""
+    if processes == 1:
+        return measure(kind, campaign, agents, now, seconds)
+    context = multiprocessing.get_context("fork")
+    connection.close()  # no connection of this process is inherited by the children
+    start = context.Barrier(processes + 1)
+    stop_signal = context.Event()
+    results = context.Queue()
+    children = [
+        context.Process(
+            target=_claimer_process,
+            args=(kind, campaign, agents[p::processes], now, seconds, start, stop_signal, results),
+            daemon=True,
+        )
+        for p in range(processes)
+    ]
+    for child in children:
+        child.start()
+    errors: list[str] = []
+    try:
+        start.wait(timeout=240)
+        time.sleep(seconds)
+    except threading.BrokenBarrierError:
+        errors.append("BrokenBarrierError: a claimer process did not start")
+    stop_signal.set()
+    parts = [results.get(timeout=240) for _ in children]
+    for child in children:
+        child.join(timeout=60)
+    return {
+        "latencies": [x for part in parts for x in part["latencies"]],
+        "seconds": max(part["seconds"] for part in parts),  # all started at one barrier
+        "cpu": sum(part["cpu"] for part in parts),
+        "empty": sum(part["empty"] for part in parts),
+        "errors": errors + [e for part in parts for e in part["errors"]],
+        "ids": [x for part in parts for x in part["ids"]],
+    }
+
+
+def measure_interleaved(
+    campaign: Campaign, agents: list, now: datetime, processes: int
+) -> list[dict]:
     """Raw and service, ``--rounds`` slices each, taken in turn (raw, service, raw, …), so that
     whatever else loads the machine meanwhile weighs on both paths alike; the slices of each
     path are then added up."""
@@ -435,17 +526,18 @@ def measure_interleaved(campaign: Campaign, agents: list, now: datetime) -> list
     for _round in range(ARGS.rounds):
         for kind in slices:
             vacuum()
-            slices[kind].append(measure(kind, campaign, agents, now, seconds))
-    return [_summary(kind, len(agents), parts) for kind, parts in slices.items()]
+            slices[kind].append(measure_processes(kind, campaign, agents, now, seconds, processes))
+    return [_summary(kind, len(agents), processes, parts) for kind, parts in slices.items()]
 
 
-def _summary(kind, n: int, parts: list[dict]) -> dict:
+def _summary(kind, n: int, processes: int, parts: list[dict]) -> dict:
     flat = sorted(x for part in parts for x in part["latencies"])
     wall = sum(part["seconds"] for part in parts)
     cpu = sum(part["cpu"] for part in parts)
     errors = [e for part in parts for e in part["errors"]]
     return {
         "claimers": n,
+        "processes": processes,
         "path": kind.label,
         "seconds": round(wall, 2),
         "claims": len(flat),
@@ -517,12 +609,13 @@ def main() -> None:
 
     runs = []
     for claimers in ARGS.claimers:
-        print(
-            f"claiming: {claimers} claimers, raw and service in turn,"
-            f" {ARGS.rounds} × {ARGS.seconds / ARGS.rounds:.0f} s each …",
-            flush=True,
-        )
-        runs.extend(measure_interleaved(campaign, users[:claimers], claim_now))
+        for processes in ARGS.processes:
+            print(
+                f"claiming: {claimers} claimers in {processes} process(es), raw and service in"
+                f" turn, {ARGS.rounds} × {ARGS.seconds / ARGS.rounds:.0f} s each …",
+                flush=True,
+            )
+            runs.extend(measure_interleaved(campaign, users[:claimers], claim_now, processes))
     all_ids = [x for run in runs for x in run.pop("ids")]
     duplicates = len(all_ids) - len(set(all_ids))
     double_claims = CampaignMember.objects.filter(campaign=campaign, status="claimed").count()
@@ -546,29 +639,34 @@ def _report(result: dict) -> None:
         " untimed, both paths)"
     )
     header = (
-        f"{'claimers':>8}  {'path':<20} {'claims':>8} {'claims/s':>9} {'p50 ms':>8}"
+        f"{'claimers':>8} {'procs':>5}  {'path':<20} {'claims':>8} {'claims/s':>9} {'p50 ms':>8}"
         f" {'p95 ms':>8} {'p99 ms':>8} {'vs raw':>7} {'errors':>6} {'py cpu ms':>9}"
     )
     print(header)
-    raw: dict[int, float] = {}
+    raw: dict[tuple[int, int], float] = {}
     verdicts = []
     for run in result["claims"]:
+        key = (run["claimers"], run["processes"])
         if run["path"].startswith("raw"):
-            raw[run["claimers"]] = run["per_second"]
-        share = run["per_second"] / raw[run["claimers"]] if raw.get(run["claimers"]) else None
+            raw[key] = run["per_second"]
+        share = run["per_second"] / raw[key] if raw.get(key) else None
         run["share_of_raw"] = round(share, 3) if share is not None else None
         print(
-            f"{run['claimers']:>8}  {run['path']:<20} {run['claims']:>8,} {run['per_second']:>9.1f}"
+            f"{run['claimers']:>8} {run['processes']:>5}  {run['path']:<20} {run['claims']:>8,} {run['per_second']:>9.1f}"
             f" {run['p50_ms'] or 0:>8.2f} {run['p95_ms'] or 0:>8.2f} {run['p99_ms'] or 0:>8.2f}"
             f" {f'{share:.0%}' if share is not None else '':>7} {run['error_count']:>6}"
             f" {run['client_cpu_ms_per_claim'] or 0:>9.2f}"
         )
         if run["path"].startswith("service"):
             verdicts.append(
-                f"{run['claimers']} claimers: {share:.0%} of raw (target ≥ 50 %)"
+                f"{run['claimers']} claimers, {run['processes']} process(es):"
+                f" {share:.0%} of raw (target ≥ 50 %)"
                 + (f", p95 {run['p95_ms']} ms (target ≤ 50 ms)" if run["claimers"] >= 64 else "")
             )
-    print("py cpu ms: CPU time of this Python process per claim (GIL-bound: one core at most)")
+    print(
+        "py cpu ms: CPU time of the claimer process(es) per claim (GIL-bound: at most one core"
+        " per process)"
+    )
     print(f"duplicates: {result['duplicates']} (target 0); left claimed: {result['left_claimed']}")
     for line in verdicts:
         print(line)
