@@ -21,6 +21,7 @@ from customers.services.imports import (
     import_resume_stalled,
 )
 from tests.customers.helpers import assert_reconciles
+from tests.workers import broker_reachable, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = settings.CELERY_BROKER_URL
@@ -44,30 +45,11 @@ def _customers_csv(rows: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _wait(predicate, timeout: float, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out")
-
-
-def _broker_reachable() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(BROKER, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
 @pytest.fixture
 def celery_worker_process(transactional_db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: the worker process must see the test database")
-    if not _broker_reachable():
+    if not broker_reachable(BROKER):
         pytest.skip(f"no Redis broker at {BROKER}")
     import redis
 
@@ -110,7 +92,7 @@ def test_an_import_runs_on_a_real_celery_worker_through_redis(celery_worker_proc
     )
     import_job_start(job=job)
 
-    _wait(
+    wait_for(
         lambda: ImportJob.objects.get(pk=job.pk).state in ("succeeded", "failed"),
         timeout=90,
         interval=0.2,
@@ -140,7 +122,7 @@ def test_a_worker_killed_mid_import_leaves_a_job_that_resumes_without_duplicates
         stdout=subprocess.DEVNULL,
     )
     try:
-        _wait(
+        wait_for(
             lambda: ImportJob.objects.get(pk=job.pk).rows_processed >= 1000,
             timeout=60,
             interval=0.01,

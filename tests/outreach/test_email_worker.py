@@ -29,28 +29,11 @@ from customers.models import Channel, ConsentRecord
 from outreach.models import CampaignMember, CloseReason, ContactAttempt, MemberStatus
 from outreach.tasks import email_campaign_send_task, email_send_member_task
 from tests.factories import CampaignFactory, CustomerFactory
+from tests.workers import broker_reachable, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = settings.CELERY_BROKER_URL
 SEPARATOR = b"\n" + b"-" * 79 + b"\n"  # between messages in the file backend's files
-
-
-def _wait(predicate, timeout: float, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise AssertionError("timed out")
-
-
-def _broker_reachable() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(BROKER, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
 
 
 @pytest.fixture
@@ -59,7 +42,7 @@ def mail_worker(transactional_db, tmp_path):
     broker), writing e-mail into ``tmp_path``. Yields a function reading what it sent."""
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: the worker process must see the test database")
-    if not _broker_reachable():
+    if not broker_reachable(BROKER):
         pytest.skip(f"no Redis broker at {BROKER}")
     queue = f"email-test-{uuid.uuid4().hex[:12]}"
     db = settings.DATABASES["default"]
@@ -109,9 +92,9 @@ def mail_worker(transactional_db, tmp_path):
         import redis
 
         broker = redis.Redis.from_url(BROKER)
-        _wait(lambda: broker.llen(queue) == 0, timeout=60)
+        wait_for(lambda: broker.llen(queue) == 0, timeout=60)
         time.sleep(1.5)  # the solo worker finishes the task it took last
-        _wait(lambda: broker.llen(queue) == 0, timeout=60)
+        wait_for(lambda: broker.llen(queue) == 0, timeout=60)
 
     sent.idle = idle
     try:
@@ -185,7 +168,7 @@ def test_a_real_worker_sends_once_per_member_and_the_unsubscribe_link_stops_the_
     email_campaign_send_task.delay(spring.pk, 2)
     email_send_member_task.delay(spring_members[0].pk)
     email_send_member_task.delay(spring_members[0].pk)
-    _wait(lambda: _open(spring) == 0, timeout=90)
+    wait_for(lambda: _open(spring) == 0, timeout=90)
     mail_worker.idle()
 
     spring_mail = [m for m in mail_worker() if m["Subject"].startswith("春のご案内")]
@@ -207,7 +190,7 @@ def test_a_real_worker_sends_once_per_member_and_the_unsubscribe_link_stops_the_
     assert response.status_code == 200
 
     email_campaign_send_task.delay(summer.pk, 2)
-    _wait(lambda: _open(summer) == 0, timeout=90)
+    wait_for(lambda: _open(summer) == 0, timeout=90)
     mail_worker.idle()
 
     summer_mail = [m for m in mail_worker() if m["Subject"].startswith("夏のご案内")]
