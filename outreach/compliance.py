@@ -433,14 +433,15 @@ class Window:
     opens_at: datetime | None = None  # None while open, or never again (campaign over)
 
 
-def customer_zone(time_zone: str, campaign: Campaign) -> tuple[ZoneInfo, bool]:
-    """The customer's own zone if known and valid, else the campaign's (fallback=True)."""
+def customer_zone(time_zone: str, campaign: Campaign | None) -> tuple[ZoneInfo, bool]:
+    """The customer's own zone if known and valid, else the campaign's, or without a campaign
+    the site's ``TIME_ZONE`` (fallback=True)."""
     if time_zone:
         try:
             return _zone(time_zone), False
         except (ZoneInfoNotFoundError, ValueError):
             pass
-    return _zone(campaign.time_zone or settings.TIME_ZONE), True
+    return _zone((campaign.time_zone if campaign else "") or settings.TIME_ZONE), True
 
 
 @lru_cache(maxsize=256)

@@ -57,7 +57,10 @@ def work_next(request: HttpRequest) -> HttpResponse:
         return redirect("outreach:work")
     if not _is_htmx(request):
         return redirect("outreach:work-card", member_id=result.member.pk)
-    return render(request, "outreach/_card.html", _card_page(request, result.member))
+    # The agent has just claimed this member: access is through the claim, no second lookup.
+    return render(
+        request, "outreach/_card.html", _card_page(request, result.member, reason="claim")
+    )
 
 
 def _member_for_agent(request: HttpRequest, member_id: int) -> tuple[CampaignMember, str]:
@@ -143,7 +146,7 @@ def _card_context(
 @require_POST
 def work_outcome(request: HttpRequest, member_id: int) -> HttpResponse:
     """Log the outcome of the current contact, then offer the next customer."""
-    member, _reason = _member_for_agent(request, member_id)
+    member, reason = _member_for_agent(request, member_id)
     form = OutcomeForm(request.POST, campaign=member.campaign)
     error = None
     if form.is_valid():
@@ -173,7 +176,7 @@ def work_outcome(request: HttpRequest, member_id: int) -> HttpResponse:
             form.add_error(None, error)
     member.refresh_from_db()
     template = "outreach/_card.html" if _is_htmx(request) else "outreach/work.html"
-    return render(request, template, _card_page(request, member, form=form))
+    return render(request, template, _card_page(request, member, form=form, reason=reason))
 
 
 @require_POST

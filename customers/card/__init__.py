@@ -13,9 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.conf import settings as django_settings
 from django.utils import timezone
 
 from customers.card.contacts import (
@@ -71,16 +69,9 @@ def customer_zone(customer: Customer, campaign: Campaign | None = None) -> tuple
     With a campaign the fallback is the campaign's zone, exactly as the calling window uses it
     (``outreach.compliance.customer_zone``); without, the site's ``TIME_ZONE``.
     """
-    if campaign is not None:
-        from outreach.compliance import customer_zone as campaign_customer_zone
+    from outreach.compliance import customer_zone as zone_for
 
-        return campaign_customer_zone(customer.time_zone, campaign)
-    if customer.time_zone:
-        try:
-            return ZoneInfo(customer.time_zone), False
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    return ZoneInfo(django_settings.TIME_ZONE), True
+    return zone_for(customer.time_zone, campaign)
 
 
 def age_on(birth_date: date | None, day: date) -> int | None:
