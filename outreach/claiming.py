@@ -145,9 +145,19 @@ def claim_next(
 ) -> ClaimResult:
     """Claim the best member ``agent`` may contact now (or return the one they already hold)."""
     now = now or timezone.now()
+    if campaign is not None and _one_statement():
+        result = _claim_in_one(campaign, agent, now)
+        if result is not None:
+            return result
+        # Not running, not the agent's, or changed since ``campaign`` was read: the survey
+        # below reads it afresh and says which.
     campaigns = _campaigns_to_work(agent, campaign, now)
     if not campaigns:
         return ClaimResult(None, message=_("You are not on any running campaign."))
+    if len(campaigns) == 1 and _one_statement():
+        result = _claim_in_one(campaigns[0], agent, now)
+        if result is not None:
+            return result
     skipped: Counter = Counter()
     at = connection.ops.adapt_datetimefield_value(now)
     with transaction.atomic():
@@ -176,6 +186,164 @@ def _nothing(skipped: Counter) -> ClaimResult:
     else:
         message = _("No member is waiting right now.")
     return ClaimResult(None, skipped=skipped, message=message)
+
+
+# --------------------------------------------------------------------------------------------
+# One campaign on PostgreSQL: the whole claim in one statement
+# --------------------------------------------------------------------------------------------
+
+# What the statement is built from, besides the campaign's id: the lanes it searches
+# (assignment mode) and the compliance facts it reads (``compliance.facts_sql``: refusal key,
+# channel, frequency cap). The statement checks the row still holds these values, so a
+# ``Campaign`` read before a supervisor changed one of them is never claimed with.
+_SHAPE_FIELDS = (
+    "assignment_mode",
+    "product",
+    "disclosure_product",
+    "channel",
+    "frequency_cap_contacts",
+    "frequency_cap_days",
+)
+
+
+def _one_statement() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _claim_in_one(campaign: Campaign, agent: AbstractBaseUser, now: datetime) -> ClaimResult | None:
+    """Claim from one campaign in one statement (PostgreSQL): the campaign read afresh and
+    checked (running, worked by the agent's team), the claim the agent already holds there or
+    else the best waiting member (callbacks, retries, first contacts; ``FOR UPDATE SKIP
+    LOCKED``) marked claimed, and every compliance fact about its customer — one round trip,
+    where the survey, BEGIN, the lock and COMMIT took four. The rules are then checked on those
+    facts; a member that fails one is set aside (``set_aside``) and the next one claimed.
+
+    Outside a transaction the statement commits on its own, so a member that fails a rule is
+    claimed for the moment it takes to set it aside; nobody else can take it meanwhile, and a
+    claim left behind by a crash is re-checked when the agent asks again (it is theirs) or
+    expires. Returns None when the campaign cannot be worked from here (not running, not the
+    agent's, or changed since ``campaign`` was read): the caller finds out which.
+    """
+    skipped: Counter = Counter()
+    adapt = connection.ops.adapt_datetimefield_value
+    at = adapt(now)
+    expires = adapt(now + timedelta(minutes=settings.OUTREACH_CLAIM_MINUTES))
+    facts, facts_params = compliance.facts_sql(campaign, now=now, customer="c")
+    sql = _one_sql(campaign.assignment_mode != AssignmentMode.PULL, facts)
+    params = [
+        campaign.pk,
+        *(getattr(campaign, name) for name in _SHAPE_FIELDS),
+        agent.pk,
+        *(campaign.pk, agent.pk),  # held
+        *(campaign.pk, at, agent.pk, agent.pk),  # callbacks
+        *_lane_params(campaign, agent, at),
+        *(agent.pk, at, at, expires),  # the claim
+        *facts_params,
+    ]
+    campaign_width = len(_layout(Campaign, connection.vendor)[0])
+    member_width = len(_layout(CampaignMember, connection.vendor)[0])
+    while True:
+        rows = _fetch(sql, params)
+        if not rows:
+            return None
+        row = rows[0]
+        current = _instance(Campaign, row)
+        member_row = row[campaign_width : campaign_width + member_width]
+        if member_row[0] is None:
+            return _nothing(skipped)
+        member = _instance(CampaignMember, member_row)
+        member.campaign = current
+        resumed = row[campaign_width + member_width]
+        found = row[campaign_width + member_width + 1 :]
+        verdict = member_verdict(
+            current,
+            member,
+            now,
+            compliance.facts_from_row(dict(zip(_fact_names(facts), found, strict=True))),
+        )
+        if verdict.allowed:
+            return ClaimResult(member, verdict, resumed=resumed, skipped=skipped)
+        _set_aside_claimed(member, agent, verdict, now, skipped)
+        if sum(skipped.values()) >= MAX_SKIPS:
+            return _nothing(skipped)
+
+
+def _lane_params(campaign: Campaign, agent: AbstractBaseUser, at: Any) -> list:
+    owned = campaign.assignment_mode != AssignmentMode.PULL
+    params = []
+    for lane in (Lane.RETRY, Lane.FRESH):
+        if owned:
+            params += [campaign.pk, lane, agent.pk, at]
+        params += [campaign.pk, lane, at]
+    return params
+
+
+@lru_cache(maxsize=16)
+def _one_sql(owned: bool, facts: str) -> str:
+    member = CampaignMember._meta.db_table
+    team_campaigns = Team.campaigns.through._meta.db_table
+    shape = " ".join(f"AND k.{name} = %s" for name in _SHAPE_FIELDS)
+
+    def arm(kind: str) -> str:
+        where, order = _WHERE[kind]
+        return f"SELECT id, false FROM (SELECT id FROM {member} WHERE {where} {order} FOR UPDATE SKIP LOCKED) AS {kind}"
+
+    lanes = []
+    for _lane in (Lane.RETRY, Lane.FRESH):
+        if owned:
+            lanes.append(arm("owned"))
+        lanes.append(arm("free"))
+    arms = "\n                UNION ALL ".join([arm("callback"), *lanes])
+    claimed = MemberStatus.CLAIMED.value
+    sql = f"""
+        WITH k AS (
+            SELECT {_columns(Campaign)} FROM {Campaign._meta.db_table} k
+            WHERE k.id = %s AND k.state = '{CampaignState.RUNNING.value}' {shape}
+              AND EXISTS (SELECT 1 FROM {team_campaigns} tc
+                          JOIN {Team._meta.db_table} t ON t.id = tc.team_id
+                          JOIN {AgentProfile._meta.db_table} a ON a.team_id = t.id
+                          WHERE tc.campaign_id = k.id AND t.is_active AND a.user_id = %s)
+        ),
+        pick AS (
+            SELECT * FROM (
+                SELECT id, true AS resumed FROM (
+                    SELECT id FROM {member}
+                    WHERE campaign_id = %s AND claimed_by_id = %s AND status = '{claimed}'
+                    FOR UPDATE
+                ) AS held
+                UNION ALL {arms}
+            ) AS p (pid, resumed)
+            WHERE EXISTS (SELECT 1 FROM k)
+            LIMIT 1
+        ),
+        m AS (
+            UPDATE {member} u SET status = '{claimed}', claimed_by_id = %s,
+                   claimed_at = CASE WHEN pick.resumed THEN u.claimed_at ELSE %s END,
+                   claim_expires_at = CASE WHEN pick.resumed AND u.claim_expires_at > %s
+                                           THEN u.claim_expires_at ELSE %s END
+            FROM pick WHERE u.id = pick.pid
+            RETURNING {_columns(CampaignMember)}, pick.resumed
+        )
+        SELECT k.*, m.*, {facts}
+        FROM k LEFT JOIN m ON true LEFT JOIN {Customer._meta.db_table} c ON c.id = m.customer_id
+    """
+    return re.sub(r"\s+", " ", sql).strip()
+
+
+def _set_aside_claimed(
+    member: CampaignMember,
+    agent: AbstractBaseUser,
+    verdict: compliance.Verdict,
+    now: datetime,
+    skipped: Counter,
+) -> None:
+    """``set_aside`` for a member claimed by a statement that has committed: only while the
+    claim is still the agent's (one UPDATE, which waits on and re-reads a row someone changed)."""
+    set_aside(member, verdict, now, skipped, save=False)
+    values = {name: getattr(member, name) for name in _SET_ASIDE_FIELDS}
+    CampaignMember.objects.filter(
+        pk=member.pk, status=MemberStatus.CLAIMED, claimed_by=agent
+    ).update(**values)
 
 
 def _held_claim(
@@ -318,8 +486,25 @@ def _columns(model: Any, alias: str = "") -> str:
 def _fetch(sql: str, params: list) -> list[tuple]:
     """Run one of the hand-written statements; its rows."""
     with _cursor() as cursor:
+        if _preparing():
+            sql = _numbered(sql)
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+@lru_cache(maxsize=256)
+def _numbered(sql: str) -> str:
+    """``sql`` with PostgreSQL's own placeholders ($1, $2, …) for its ``%s``: psycopg then takes
+    the text as it is, where it would parse it on every run (it caches its parsing of short
+    statements only, and some of ours are longer)."""
+    numbers = iter(range(1, sql.count("%s") + 1))
+    return re.sub(r"%s", lambda _match: f"${next(numbers)}", sql)
+
+
+def _preparing() -> bool:
+    return connection.vendor == "postgresql" and getattr(
+        settings, "OUTREACH_CLAIM_PREPARED_STATEMENTS", True
+    )
 
 
 def _cursor() -> Any:
@@ -328,9 +513,7 @@ def _cursor() -> Any:
     claim, and planning them cost PostgreSQL more than running them. Django leaves prepared
     statements off for transaction-pooling proxies that do not support them (PgBouncer before
     1.21): set ``OUTREACH_CLAIM_PREPARED_STATEMENTS = False`` behind one."""
-    if connection.vendor != "postgresql" or not getattr(
-        settings, "OUTREACH_CLAIM_PREPARED_STATEMENTS", True
-    ):
+    if not _preparing():
         return connection.cursor()
     connection.ensure_connection()
     raw = connection.connection
@@ -343,9 +526,11 @@ def _cursor() -> Any:
 
 @lru_cache(maxsize=1)
 def _preparing_cursor_class() -> Any:
-    from django.db.backends.postgresql.base import ServerBindingCursor
+    import psycopg
 
-    class PreparingCursor(ServerBindingCursor):
+    class PreparingCursor(psycopg.RawCursor):
+        """Server-side binding with $n placeholders (``_numbered``), every statement prepared."""
+
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             return super().execute(query, params, prepare=True)
 
@@ -465,8 +650,24 @@ def claim_verify(
     return verdict
 
 
+_SET_ASIDE_FIELDS = (
+    "status",
+    "close_reason",
+    "closed_at",
+    "due_at",
+    "claimed_by",
+    "claimed_at",
+    "claim_expires_at",
+)
+
+
 def set_aside(
-    member: CampaignMember, verdict: compliance.Verdict, now: datetime, skipped: Counter
+    member: CampaignMember,
+    verdict: compliance.Verdict,
+    now: datetime,
+    skipped: Counter,
+    *,
+    save: bool = True,
 ) -> None:
     """Apply a failed check to a locked member: leave the campaign, or wait until it clears."""
     permanent = verdict.permanent
@@ -485,17 +686,8 @@ def set_aside(
     member.claimed_by = None
     member.claimed_at = None
     member.claim_expires_at = None
-    member.save(
-        update_fields=[
-            "status",
-            "close_reason",
-            "closed_at",
-            "due_at",
-            "claimed_by",
-            "claimed_at",
-            "claim_expires_at",
-        ]
-    )
+    if save:
+        member.save(update_fields=_SET_ASIDE_FIELDS)
 
 
 def _close_reason(code: str) -> str:
