@@ -355,8 +355,9 @@ class ServiceClaimer:
         return member.pk if member else None
 
     def close(self, member_id: int) -> None:
-        with connection.cursor() as cursor:
-            cursor.execute(CLOSE, [self.now, member_id])
+        # The same prepared statement as the raw path's close, on the psycopg connection under
+        # Django's: the close stands in for the agent's work, the same for both paths.
+        connection.connection.execute(CLOSE, [self.now, member_id], prepare=True)
 
     def finish(self) -> None:
         connection.close()

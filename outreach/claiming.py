@@ -17,6 +17,7 @@ contacts; campaigns by priority; inside a lane by due time, then launch order.
 
 from __future__ import annotations
 
+import copy
 import re
 import sys
 from collections import Counter
@@ -28,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -210,7 +211,9 @@ def _one_statement() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _claim_in_one(campaign: Campaign, agent: AbstractBaseUser, now: datetime) -> ClaimResult | None:
+def _claim_in_one(
+    campaign: Campaign, agent: AbstractBaseUser, now: datetime, *, refresh: bool = False
+) -> ClaimResult | None:
     """Claim from one campaign in one statement (PostgreSQL): the campaign read afresh and
     checked (running, worked by the agent's team), the claim the agent already holds there or
     else the best waiting member (callbacks, retries, first contacts; ``FOR UPDATE SKIP
@@ -223,31 +226,43 @@ def _claim_in_one(campaign: Campaign, agent: AbstractBaseUser, now: datetime) ->
     claim left behind by a crash is re-checked when the agent asks again (it is theirs) or
     expires. Returns None when the campaign cannot be worked from here (not running, not the
     agent's, or changed since ``campaign`` was read): the caller finds out which.
+
+    The campaign's row is read in full once per version (``_CAMPAIGNS``); after that the
+    statement only checks the version is still the one read, and reads the row again when not.
     """
+    known = None if refresh else _CAMPAIGNS.get(campaign.pk)
+    base = known[1] if known else campaign
     skipped: Counter = Counter()
-    adapt = connection.ops.adapt_datetimefield_value
-    at = adapt(now)
-    expires = adapt(now + timedelta(minutes=settings.OUTREACH_CLAIM_MINUTES))
-    facts, facts_params = compliance.facts_sql(campaign, now=now, customer="c")
-    sql = _one_sql(campaign.assignment_mode != AssignmentMode.PULL, facts)
+    at = now
+    expires = now + timedelta(minutes=settings.OUTREACH_CLAIM_MINUTES)
+    facts, facts_params = compliance.facts_sql(base, now=now, customer="c")
+    sql = _one_sql(base.assignment_mode != AssignmentMode.PULL, facts, known is not None)
     params = [
         campaign.pk,
-        *(getattr(campaign, name) for name in _SHAPE_FIELDS),
+        *([known[0]] if known else [getattr(base, name) for name in _SHAPE_FIELDS]),
         agent.pk,
         *(campaign.pk, agent.pk),  # held
         *(campaign.pk, at, agent.pk, agent.pk),  # callbacks
-        *_lane_params(campaign, agent, at),
+        *_lane_params(base, agent, at),
         *(agent.pk, at, at, expires),  # the claim
         *facts_params,
     ]
-    campaign_width = len(_layout(Campaign, connection.vendor)[0])
-    member_width = len(_layout(CampaignMember, connection.vendor)[0])
+    campaign_width = 1 if known else 1 + len(_layout(Campaign, "postgresql")[0])
+    member_width = len(_layout(CampaignMember, "postgresql")[0])
     while True:
         rows = _fetch(sql, params)
         if not rows:
+            if known:  # changed since it was read (or no longer the agent's): read it again
+                _CAMPAIGNS.pop(campaign.pk, None)
+                return _claim_in_one(campaign, agent, now, refresh=True)
             return None
         row = rows[0]
-        current = _instance(Campaign, row)
+        if known:
+            current = copy.copy(base)
+        else:
+            current = _instance(Campaign, row[1:campaign_width])
+            _CAMPAIGNS[campaign.pk] = (row[0], current)
+            current = copy.copy(current)
         member_row = row[campaign_width : campaign_width + member_width]
         if member_row[0] is None:
             return _nothing(skipped)
@@ -268,6 +283,12 @@ def _claim_in_one(campaign: Campaign, agent: AbstractBaseUser, now: datetime) ->
             return _nothing(skipped)
 
 
+# Campaign id -> (row version, the campaign as read at that version), for ``_claim_in_one``.
+# The version is the row's xmin and ctid: any update gives the row a new ctid (a new tuple),
+# in the same transaction too, and a later transaction a new xmin.
+_CAMPAIGNS: dict[int, tuple[str, Campaign]] = {}
+
+
 def _lane_params(campaign: Campaign, agent: AbstractBaseUser, at: Any) -> list:
     owned = campaign.assignment_mode != AssignmentMode.PULL
     params = []
@@ -278,11 +299,19 @@ def _lane_params(campaign: Campaign, agent: AbstractBaseUser, at: Any) -> list:
     return params
 
 
-@lru_cache(maxsize=16)
-def _one_sql(owned: bool, facts: str) -> str:
+@lru_cache(maxsize=32)
+def _one_sql(owned: bool, facts: str, known: bool) -> str:
     member = CampaignMember._meta.db_table
     team_campaigns = Team.campaigns.through._meta.db_table
-    shape = " ".join(f"AND k.{name} = %s" for name in _SHAPE_FIELDS)
+    version = "k.xmin::text || k.ctid::text"
+    if known:  # the campaign as read before, if still at that version (then running)
+        campaign = f"{version} AS version FROM {Campaign._meta.db_table} k WHERE k.id = %s AND {version} = %s"
+    else:
+        shape = " ".join(f"AND k.{name} = %s" for name in _SHAPE_FIELDS)
+        campaign = (
+            f"{version} AS version, {_columns(Campaign)} FROM {Campaign._meta.db_table} k"
+            f" WHERE k.id = %s AND k.state = '{CampaignState.RUNNING.value}' {shape}"
+        )
 
     def arm(kind: str) -> str:
         where, order = _WHERE[kind]
@@ -297,8 +326,7 @@ def _one_sql(owned: bool, facts: str) -> str:
     claimed = MemberStatus.CLAIMED.value
     sql = f"""
         WITH k AS (
-            SELECT {_columns(Campaign)} FROM {Campaign._meta.db_table} k
-            WHERE k.id = %s AND k.state = '{CampaignState.RUNNING.value}' {shape}
+            SELECT {campaign}
               AND EXISTS (SELECT 1 FROM {team_campaigns} tc
                           JOIN {Team._meta.db_table} t ON t.id = tc.team_id
                           JOIN {AgentProfile._meta.db_table} a ON a.team_id = t.id
@@ -340,10 +368,19 @@ def _set_aside_claimed(
     """``set_aside`` for a member claimed by a statement that has committed: only while the
     claim is still the agent's (one UPDATE, which waits on and re-reads a row someone changed)."""
     set_aside(member, verdict, now, skipped, save=False)
-    values = {name: getattr(member, name) for name in _SET_ASIDE_FIELDS}
-    CampaignMember.objects.filter(
-        pk=member.pk, status=MemberStatus.CLAIMED, claimed_by=agent
-    ).update(**values)
+    _fetch(
+        _SET_ASIDE_CLAIMED,
+        [member.status, member.close_reason, member.closed_at, member.due_at, member.pk, agent.pk],
+    )
+
+
+_SET_ASIDE_CLAIMED = f"""
+    UPDATE {CampaignMember._meta.db_table}
+    SET status = %s, close_reason = %s, closed_at = %s, due_at = %s,
+        claimed_by_id = NULL, claimed_at = NULL, claim_expires_at = NULL
+    WHERE id = %s AND status = '{MemberStatus.CLAIMED.value}' AND claimed_by_id = %s
+    RETURNING id
+"""
 
 
 def _held_claim(
@@ -484,12 +521,33 @@ def _columns(model: Any, alias: str = "") -> str:
 
 
 def _fetch(sql: str, params: list) -> list[tuple]:
-    """Run one of the hand-written statements; its rows."""
-    with _cursor() as cursor:
-        if _preparing():
-            sql = _numbered(sql)
-        cursor.execute(sql, params)
+    """Run one of the hand-written statements; its rows.
+
+    Prepared on PostgreSQL, on a cursor kept with the connection and without Django's cursor
+    wrapper (it costs as much Python as the rest of a claim) unless something watches the
+    queries (DEBUG, a test capturing them, an execute wrapper)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if not _preparing() or db.queries_logged or db.execute_wrappers:
+        with _cursor() as cursor:
+            cursor.execute(_numbered(sql) if _preparing() else sql, params)
+            return cursor.fetchall()
+    db.validate_no_broken_transaction()
+    with db.wrap_database_errors:
+        cursor = _kept_cursor(db)
+        cursor.execute(_numbered(sql), params)
         return cursor.fetchall()
+
+
+def _kept_cursor(db: Any) -> Any:
+    db.ensure_connection()
+    raw = db.connection
+    kept = getattr(db, "_outreach_cursor", None)
+    if kept is None or kept[0] is not raw or kept[1].closed:
+        if raw.prepare_threshold is None:
+            raw.prepare_threshold = sys.maxsize  # see _cursor
+        kept = (raw, _preparing_cursor_class()(raw))
+        db._outreach_cursor = kept
+    return kept[1]
 
 
 @lru_cache(maxsize=256)
