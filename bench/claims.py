@@ -348,6 +348,7 @@ class ServiceClaimer:
 
     def __init__(self, campaign: Campaign, agent, now: datetime) -> None:
         self.campaign, self.agent, self.now = campaign, agent, now
+        self.closer = None
         connection.ensure_connection()
 
     def claim(self) -> int | None:
@@ -355,9 +356,11 @@ class ServiceClaimer:
         return member.pk if member else None
 
     def close(self, member_id: int) -> None:
-        # The same prepared statement as the raw path's close, on the psycopg connection under
-        # Django's: the close stands in for the agent's work, the same for both paths.
-        connection.connection.execute(CLOSE, [self.now, member_id], prepare=True)
+        # The same prepared statement, bound server-side, as the raw path's close, on the
+        # psycopg connection under Django's: it stands in for the agent's work, alike for both.
+        if self.closer is None:
+            self.closer = psycopg.Cursor(connection.connection)
+        self.closer.execute(CLOSE, [self.now, member_id], prepare=True)
 
     def finish(self) -> None:
         connection.close()
@@ -562,18 +565,18 @@ def vacuum() -> None:
 
 
 def explain(campaign: Campaign, agent, now: datetime) -> dict[str, str]:
-    """The plan of the service's hot statement: lock the next member (it must walk
-    member_claim_idx) and read its customer's compliance facts, in one round trip."""
-    from outreach.claiming import _candidates, _lock_sql
+    """The plan of the service's claim statement (``claiming._claim_in_one``: campaign checked,
+    held claim or next member locked and claimed, compliance facts read; it must walk
+    member_claim_idx), run inside a transaction that is rolled back."""
+    from outreach.claiming import _numbered, one_statement
 
-    at = connection.ops.adapt_datetimefield_value(now)
-    kind, params = _candidates(campaign, 2, agent, at)[0]
-    facts, facts_params = compliance.facts_sql(campaign, now=now)
-    sql = _lock_sql(connection.vendor, kind, True, True, facts)
-    claim = [agent.pk, at, at]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"EXPLAIN {sql}", [*params, *claim, *facts_params])
-        return {"lock": "\n".join(row[0] for row in cursor.fetchall())}
+    sql, params, _facts = one_statement(campaign, agent, now)
+    with transaction.atomic():
+        cursor = psycopg.RawCursor(connection.connection)
+        cursor.execute(f"EXPLAIN {_numbered(sql)}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        transaction.set_rollback(True)
+    return {"claim": plan}
 
 
 def main() -> None:
@@ -606,7 +609,7 @@ def main() -> None:
         raise SystemExit(f"launch failed: {record.error}")
     vacuum()  # what autovacuum does after a launch rewrote a million rows
     result["plans"] = explain(campaign, users[0], claim_now)
-    print("claim query uses member_claim_idx:", "member_claim_idx" in result["plans"]["lock"])
+    print("claim statement uses member_claim_idx:", "member_claim_idx" in result["plans"]["claim"])
 
     runs = []
     for claimers in ARGS.claimers:

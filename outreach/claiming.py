@@ -1,18 +1,25 @@
 """Handing members to agents: claim the next one, release it, expire abandoned claims.
 
-A claim is taken inside one transaction: one statement locks the best waiting member with
-``SELECT … FOR UPDATE SKIP LOCKED`` (so concurrent agents never wait on, nor get, the same row)
-and reads every compliance fact about its customer (``compliance.facts_sql``); the rules are
-checked on those facts at that moment, and the row is marked claimed. A member that fails a
-rule is dealt with on the spot, before the transaction commits (excluded for good, or put back
-until the rule clears), and the next one is tried.
+A claim is one statement that locks the best waiting member with ``SELECT … FOR UPDATE SKIP
+LOCKED`` (so concurrent agents never wait on, nor get, the same row), marks it claimed and reads
+every compliance fact about its customer (``compliance.facts_sql``) once the row is locked. The
+rules are checked on those facts; a member that fails one is dealt with on the spot (excluded
+for good, or put back until the rule clears, only while the claim is still the agent's) and the
+next one is claimed.
+
+Two ways, one order. For one campaign on PostgreSQL (the agent names it, or works on one) the
+whole claim is that one statement (``_claim_in_one``): campaign checked, the claim the agent
+already holds or the next member, facts — one round trip. For an agent on several campaigns
+(lanes are served across campaigns) and on SQLite, a survey of the agent's campaigns comes
+first and a locking statement per lane follows, in a transaction (``_claim_from``).
 
 The hot statements are written by hand, once per kind, and prepared on PostgreSQL: at hundreds
 of claims a second, building them with the ORM (Python) and planning them (PostgreSQL) cost more
-than running them (``bench/queue.py``). The member is built from the locked row (no second read).
+than running them (``bench/claims.py``). The member is built from the locked row (no second read).
 
-Order: due callbacks first (personal ones only to their agent), then due retries, then first
-contacts; campaigns by priority; inside a lane by due time, then launch order.
+Order: the claim the agent holds, then due callbacks (personal ones only to their agent), then
+due retries, then first contacts; campaigns by priority; inside a lane by due time, then launch
+order.
 """
 
 from __future__ import annotations
@@ -72,7 +79,7 @@ def _campaigns_to_work(
     """
     at = connection.ops.adapt_datetimefield_value(now)
     params = [
-        *(agent.pk, at),  # held
+        agent.pk,  # held
         *(at, agent.pk, agent.pk),  # due callback
         at,  # due retry, nobody's
         *(at, agent.pk),  # due retry, the agent's
@@ -115,7 +122,6 @@ def _survey_sql(vendor: str, one_campaign: bool) -> str:
         SELECT {_columns(Campaign, "c")},
                (SELECT m.id FROM {member} m
                 WHERE m.campaign_id = c.id AND m.claimed_by_id = %s AND m.status = '{claimed}'
-                      AND m.claim_expires_at > %s
                 ORDER BY m.claimed_at LIMIT 1) AS held_member_id,
                {due(Lane.CALLBACK.value, callback)} AS due_callback,
                {due(Lane.RETRY.value, "m.owner_id IS NULL")} AS due_retry_free,
@@ -146,7 +152,7 @@ def claim_next(
 ) -> ClaimResult:
     """Claim the best member ``agent`` may contact now (or return the one they already hold)."""
     now = now or timezone.now()
-    if campaign is not None and _one_statement():
+    if campaign is not None and _claims_in_one_statement():
         result = _claim_in_one(campaign, agent, now)
         if result is not None:
             return result
@@ -155,7 +161,7 @@ def claim_next(
     campaigns = _campaigns_to_work(agent, campaign, now)
     if not campaigns:
         return ClaimResult(None, message=_("You are not on any running campaign."))
-    if len(campaigns) == 1 and _one_statement():
+    if len(campaigns) == 1 and _claims_in_one_statement():
         result = _claim_in_one(campaigns[0], agent, now)
         if result is not None:
             return result
@@ -207,7 +213,7 @@ _SHAPE_FIELDS = (
 )
 
 
-def _one_statement() -> bool:
+def _claims_in_one_statement() -> bool:
     return connection.vendor == "postgresql"
 
 
@@ -233,20 +239,7 @@ def _claim_in_one(
     known = None if refresh else _CAMPAIGNS.get(campaign.pk)
     base = known[1] if known else campaign
     skipped: Counter = Counter()
-    at = now
-    expires = now + timedelta(minutes=settings.OUTREACH_CLAIM_MINUTES)
-    facts, facts_params = compliance.facts_sql(base, now=now, customer="c")
-    sql = _one_sql(base.assignment_mode != AssignmentMode.PULL, facts, known is not None)
-    params = [
-        campaign.pk,
-        *([known[0]] if known else [getattr(base, name) for name in _SHAPE_FIELDS]),
-        agent.pk,
-        *(campaign.pk, agent.pk),  # held
-        *(campaign.pk, at, agent.pk, agent.pk),  # callbacks
-        *_lane_params(base, agent, at),
-        *(agent.pk, at, at, expires),  # the claim
-        *facts_params,
-    ]
+    sql, params, facts = one_statement(base, agent, now, version=known[0] if known else None)
     campaign_width = 1 if known else 1 + len(_layout(Campaign, "postgresql")[0])
     member_width = len(_layout(CampaignMember, "postgresql")[0])
     while True:
@@ -287,6 +280,28 @@ def _claim_in_one(
 # The version is the row's xmin and ctid: any update gives the row a new ctid (a new tuple),
 # in the same transaction too, and a later transaction a new xmin.
 _CAMPAIGNS: dict[int, tuple[str, Campaign]] = {}
+
+
+def one_statement(
+    campaign: Campaign, agent: AbstractBaseUser, now: datetime, *, version: str | None = None
+) -> tuple[str, list, str]:
+    """The claim statement of ``_claim_in_one`` for ``campaign`` (checked against its row at
+    ``version`` when given, else against the values it was built from), its parameters, and
+    the compliance facts it selects."""
+    expires = now + timedelta(minutes=settings.OUTREACH_CLAIM_MINUTES)
+    facts, facts_params = compliance.facts_sql(campaign, now=now, customer="c")
+    sql = _one_sql(campaign.assignment_mode != AssignmentMode.PULL, facts, version is not None)
+    params = [
+        campaign.pk,
+        *([version] if version else [getattr(campaign, name) for name in _SHAPE_FIELDS]),
+        agent.pk,
+        *(campaign.pk, agent.pk),  # held
+        *(campaign.pk, now, agent.pk, agent.pk),  # callbacks
+        *_lane_params(campaign, agent, now),
+        *(agent.pk, now, now, expires),  # the claim
+        *facts_params,
+    ]
+    return sql, params, facts
 
 
 def _lane_params(campaign: Campaign, agent: AbstractBaseUser, at: Any) -> list:
@@ -390,14 +405,13 @@ def _held_claim(
     holding = [c for c in campaigns if c.held_member_id]
     if not holding:
         return None
-    at = connection.ops.adapt_datetimefield_value(now)
     if len(holding) > 1:  # rare: claims in several campaigns at once
         ids = [c.held_member_id for c in holding]
         since = dict(CampaignMember.objects.filter(pk__in=ids).values_list("pk", "claimed_at"))
         holding.sort(key=lambda c: since.get(c.held_member_id) or now)
     for current in holding:
         found = _lock_with_facts(
-            current, now, "held", [current.held_member_id, agent.pk, at], skip_locked=False
+            current, now, "held", [current.held_member_id, agent.pk], skip_locked=False
         )
         if found is None:  # released, closed or expired since the survey
             continue
@@ -405,6 +419,9 @@ def _held_claim(
         verdict = member_verdict(current, member, now, facts)
         member.campaign = current
         if verdict.allowed:
+            if member.claim_expires_at <= now:
+                member.claim_expires_at = now + timedelta(minutes=settings.OUTREACH_CLAIM_MINUTES)
+                member.save(update_fields=["claim_expires_at"])
             return ClaimResult(member, verdict, resumed=True)
         set_aside(member, verdict, now, skipped)
     return None
@@ -443,12 +460,10 @@ _WHERE = {
         f"campaign_id = %s AND {_QUEUED} AND lane = %s AND owner_id IS NULL AND due_at <= %s",
         "ORDER BY owner_id, due_at, rank LIMIT 1",
     ),
-    # The claim an agent holds, by its id (from the survey).
-    "held": (
-        f"id = %s AND status = '{MemberStatus.CLAIMED.value}' AND claimed_by_id = %s"
-        " AND claim_expires_at > %s",
-        "",
-    ),
+    # The claim an agent holds, by its id (from the survey); past its expiry too, until the
+    # beat returns it: it is still theirs, and renewed (a new claim would break the rule of
+    # one claim per agent and campaign).
+    "held": (f"id = %s AND status = '{MemberStatus.CLAIMED.value}' AND claimed_by_id = %s", ""),
     # One member, whatever its state (claim_verify).
     "one": ("id = %s", ""),
 }

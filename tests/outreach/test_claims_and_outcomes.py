@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from customers.models import DoNotContact, ProductRefusal, SegmentationRun
 from outreach.claiming import claim_next, claim_release, claim_verify, claims_expire
@@ -314,3 +315,81 @@ def test_an_agent_holding_claims_in_two_campaigns_gets_the_older_one_back(
     again = claim_next(agent=agent_x, now=later)
 
     assert again.resumed and again.member.pk == older.pk
+
+
+@pytest.fixture(params=["one statement", "step by step"])
+def claim_path(request, monkeypatch):
+    """Both ways a claim is made on PostgreSQL: one statement for one campaign, or the survey
+    and a lock per lane (several campaigns; the only way on SQLite)."""
+    if request.param == "step by step":
+        monkeypatch.setattr("outreach.claiming._claims_in_one_statement", lambda: False)
+    return request.param
+
+
+def test_a_claim_past_its_expiry_not_yet_returned_is_resumed_and_renewed(
+    running_campaign, agent_x, now, settings, claim_path
+):
+    """Between a claim's expiry and the beat that returns it (up to a minute) the agent may
+    ask again: they get the same member back, its claim renewed, never an error."""
+    held = member_of(running_campaign, rank=1)
+    member_of(running_campaign, rank=2)
+    claim_next(agent=agent_x, campaign=running_campaign, now=now)
+    later = now + timedelta(minutes=settings.OUTREACH_CLAIM_MINUTES + 1)
+
+    again = claim_next(agent=agent_x, campaign=running_campaign, now=later)
+
+    assert again.member.pk == held.pk and again.resumed
+    held.refresh_from_db()
+    assert held.status == MemberStatus.CLAIMED
+    assert held.claim_expires_at == later + timedelta(minutes=settings.OUTREACH_CLAIM_MINUTES)
+    assert held.claimed_at == now  # still the claim it was
+
+
+def test_a_campaign_changed_between_claims_is_read_again(
+    running_campaign, agent_x, now, claim_path
+):
+    """The claim reads the campaign's row again whenever it changed, even through a stale
+    instance and inside one transaction: a new product's refusals apply at once, a pause
+    stops claiming."""
+    from campaigns.models import Campaign, CampaignState
+
+    stale = Campaign.objects.get(pk=running_campaign.pk)
+    first = member_of(running_campaign, rank=1)
+    refuses_new = member_of(running_campaign, rank=2)
+    ProductRefusal.objects.create(
+        customer=refuses_new.customer, product="NEW-PRODUCT", refused_at=now
+    )
+    member_of(running_campaign, rank=3)
+    assert claim_next(agent=agent_x, campaign=stale, now=now).member.pk == first.pk
+    contact_log(
+        member=first, agent=agent_x, disposition=code("no_answer"), idempotency_key="a", now=now
+    )
+
+    Campaign.objects.filter(pk=running_campaign.pk).update(product="NEW-PRODUCT")
+    result = claim_next(agent=agent_x, campaign=stale, now=now)
+    assert result.member.pk != refuses_new.pk
+    assert result.skipped == {"refused_product": 1}
+    refuses_new.refresh_from_db()
+    assert refuses_new.status == MemberStatus.EXCLUDED
+    claim_release(member=result.member, agent=agent_x)
+
+    Campaign.objects.filter(pk=running_campaign.pk).update(state=CampaignState.PAUSED)
+    assert claim_next(agent=agent_x, campaign=stale, now=now).member is None
+
+
+def test_an_agent_taken_off_the_team_claims_nothing_more(
+    running_campaign, team, agent_x, now, claim_path
+):
+    member_of(running_campaign, rank=1)
+    member_of(running_campaign, rank=2)
+    first = claim_next(agent=agent_x, campaign=running_campaign, now=now).member
+    contact_log(
+        member=first, agent=agent_x, disposition=code("no_answer"), idempotency_key="a", now=now
+    )
+
+    team.agents.filter(user=agent_x).delete()
+
+    with translation.override("en"):
+        result = claim_next(agent=agent_x, campaign=running_campaign, now=now)
+    assert result.member is None
+    assert "not on any running campaign" in result.message
