@@ -103,10 +103,17 @@ ERROR_MESSAGES = {
 # Shared helpers
 # --------------------------------------------------------------------------------------------
 
-# Cells of printable ASCII with single inner spaces need no cleanup at all; everything else
-# (non-ASCII, tabs, runs of spaces, spaces at the ends) goes through the slower path. Most
-# cells of most columns are in the first group.
-_NEEDS_CLEANUP = r"[^\x20-\x7E]|^ | $| {2}"
+# Characters NFKC leaves alone and that never combine with their neighbour (see _NFKC_UNSTABLE),
+# neither whitespace nor invisible: printable ASCII, kanji, kana, common Japanese punctuation.
+_PLAIN_CHAR = (
+    r"[\x21-\x7E\x{A5}\x{25B2}\x{25B3}\x{3001}-\x{3003}\x{3005}-\x{3007}\x{3012}"
+    r"\x{3041}-\x{3096}\x{309D}\x{309E}\x{30A1}-\x{30FE}\x{4E00}-\x{9FFF}]"
+)
+# Cells of such characters with single inner spaces need no cleanup at all: nothing invisible,
+# no whitespace to collapse or trim, nothing NFKC would change. One regex pass settles them
+# (most cells of most columns, Japanese text included); only the rest goes through the
+# several passes of the slower path.
+_PLAIN_CELL = rf"^{_PLAIN_CHAR}+(?: {_PLAIN_CHAR}+)*$"
 # Zero-width characters, the BOM Excel leaves in a CSV's first cell, and C0 controls other than
 # whitespace: invisible, but they would make equal values compare unequal.
 _INVISIBLE = r"[\x00-\x08\x0E-\x1F\x7F\x{200B}-\x{200D}\x{2060}\x{FEFF}]"
@@ -155,6 +162,15 @@ def _prepare(raw: pl.Series, *, nfkc: bool = True, keep_lines: bool = False) -> 
 
     ``keep_lines`` keeps line breaks (for lists written one item per line).
     """
+    s = _as_text(raw)
+    s = _apply_where(
+        s, ~s.str.contains(_PLAIN_CELL), lambda sub: _cleanup(sub, nfkc=nfkc, keep_lines=keep_lines)
+    )
+    return _empty_to_null(s)
+
+
+def _cleanup(s: pl.Series, *, nfkc: bool, keep_lines: bool) -> pl.Series:
+    """The work of ``_prepare`` on every cell (the plain ones come out as they went in)."""
 
     def collapse(sub: pl.Series) -> pl.Series:
         if not sub.str.contains(r"[^\S ]| {2}").any():
@@ -163,20 +179,13 @@ def _prepare(raw: pl.Series, *, nfkc: bool = True, keep_lines: bool = False) -> 
             return sub.str.replace_all(r"[^\S\n]+", " ").str.replace_all(r" ?\n ?", "\n")
         return sub.str.replace_all(r"\s+", " ")
 
-    def clean(sub: pl.Series) -> pl.Series:
-        sub = collapse(_replace_if_any(sub, _INVISIBLE, ""))
-        if nfkc:
-            if sub.str.contains("[\u309b\u309c]").any():
-                sub = sub.str.replace_many(_SPACING_VOICED_MARKS)
-            sub = _apply_where(
-                sub, sub.str.contains(_NFKC_UNSTABLE), lambda s: s.str.normalize("NFKC")
-            )
-            sub = collapse(sub)  # NFKC turns a few characters into spaces (e.g. ´ -> " ́")
-        return sub.str.strip_chars()
-
-    s = _as_text(raw)
-    s = _apply_where(s, s.str.contains(_NEEDS_CLEANUP), clean)
-    return _empty_to_null(s)
+    s = collapse(_replace_if_any(s, _INVISIBLE, ""))
+    if nfkc:
+        if s.str.contains("[\u309b\u309c]").any():
+            s = s.str.replace_many(_SPACING_VOICED_MARKS)
+        s = _apply_where(s, s.str.contains(_NFKC_UNSTABLE), lambda sub: sub.str.normalize("NFKC"))
+        s = collapse(s)  # NFKC turns a few characters into spaces (e.g. ´ -> " ́")
+    return s.str.strip_chars()
 
 
 def _empty_to_null(s: pl.Series) -> pl.Series:

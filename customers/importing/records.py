@@ -339,8 +339,17 @@ def _customer_records(
     address = _join_text(_get(frame, "address"), _get(frame, "address2"))
     prefecture = _get(frame, "prefecture")
     if address is not None:
-        derived = normalize.prefecture_from_address(address)
-        prefecture = derived if prefecture is None else prefecture.fill_null(derived)
+        if prefecture is None:
+            prefecture = normalize.prefecture_from_address(address)
+        else:
+            # Only rows without a prefecture of their own need it read from the address (in
+            # most files: none).
+            missing = (prefecture.is_null() & address.is_not_null()).arg_true()
+            if len(missing):
+                prefecture = prefecture.clone()  # scatter works in place
+                prefecture.scatter(
+                    missing, normalize.prefecture_from_address(address.gather(missing))
+                )
     tags = _get(frame, "tags")
     tags_json = None
     if tags is not None:

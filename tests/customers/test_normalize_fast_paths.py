@@ -1,0 +1,94 @@
+"""The shortcuts the import takes for speed give exactly what the general path gives.
+
+Each fast path settles the common cells with fewer passes and leaves the rest to the general
+code; these tests compare the two on generated cells full of the characters that make the
+difference (spaces of every kind, invisible characters, half-width kana, voiced marks, …).
+"""
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from customers.importing import normalize
+from customers.importing.records import EXTRA, ROW, normalize_batch
+
+# Characters that steer the cleanup one way or the other, mixed with ordinary ones.
+_TRICKY = (
+    " \u3000\t\n\r\x0b\x0c\x00\x07\x7f\u200b\u200d\u2060\ufeff\u309b\u309c"
+    "ｶﾞﾊﾟｱ･ＡＢ１２＠－ー〜～´¨㈱①ⅰ℡"
+    "\u3099\u309a\u0301é"
+)
+_ORDINARY = "aZ09-_.@+#/()、。・々〆〒¥▲△ぁゔゝゞァヶーヽヾ一龠山田太郎カナ"
+_CELLS = st.text(alphabet=st.sampled_from(_TRICKY + _ORDINARY), max_size=12)
+
+
+def _general(values: list[str | None], **options: bool) -> list[str | None]:
+    """_prepare without its shortcut: the full cleanup on every cell."""
+    series = pl.Series("c", values, dtype=pl.String)
+    return normalize._empty_to_null(normalize._cleanup(series, **options)).to_list()
+
+
+def test_plain_characters_need_no_cleanup():
+    chars = pl.Series([chr(c) for c in range(1, 0x10000) if not 0xD800 <= c <= 0xDFFF])
+    plain = chars.filter(chars.str.contains(f"^{normalize._PLAIN_CHAR}$"))
+    assert len(plain) > 20_000  # ASCII, kana, kanji, ...
+    assert (plain.str.normalize("NFKC") == plain).all()
+    assert not plain.str.contains(normalize._NFKC_UNSTABLE).any()
+    assert not plain.str.contains(normalize._INVISIBLE).any()
+    assert not plain.str.contains(r"\s").any()
+    assert not any(c.isspace() for c in plain.to_list())
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells=st.lists(st.one_of(st.none(), _CELLS), min_size=1, max_size=40))
+def test_prepare_gives_what_the_full_cleanup_gives(cells):
+    series = pl.Series("c", cells, dtype=pl.String)
+    for nfkc in (True, False):
+        for keep_lines in (True, False):
+            expected = _general(cells, nfkc=nfkc, keep_lines=keep_lines)
+            got = normalize._prepare(series, nfkc=nfkc, keep_lines=keep_lines).to_list()
+            assert got == expected, (nfkc, keep_lines)
+
+
+def test_prepare_shortcut_cases():
+    cells = [
+        "山田 太郎",
+        "山田  太郎",
+        " 山田",
+        "山田 ",
+        "ﾔﾏﾀﾞ",
+        "やまだ",
+        "",
+        "a\tb",
+        "〒100-0001",
+        None,
+    ]
+    assert normalize._prepare(pl.Series(cells, dtype=pl.String)).to_list() == _general(
+        cells, nfkc=True, keep_lines=False
+    )
+
+
+def _customer_batch(columns: dict[str, list[str | None]]) -> pl.DataFrame:
+    rows = len(next(iter(columns.values())))
+    return pl.DataFrame(
+        {
+            ROW: pl.Series(range(2, rows + 2), dtype=pl.Int64),
+            **{name: pl.Series(values, dtype=pl.String) for name, values in columns.items()},
+            EXTRA: pl.Series([None] * rows, dtype=pl.String),
+        }
+    )
+
+
+def test_the_prefecture_is_read_from_the_address_only_where_the_row_has_none():
+    batch = _customer_batch(
+        {
+            "顧客ID": ["C1", "C2", "C3", "C4"],
+            "都道府県": ["大阪府", None, None, "北海道"],
+            "住所": ["東京都千代田区1-1", "〒100-0001 東京都千代田区", "どこか", None],
+        }
+    )
+    mapping = {"顧客ID": "external_id", "都道府県": "prefecture", "住所": "address"}
+
+    records = normalize_batch("customers", batch, mapping).records
+
+    assert records["prefecture"].to_list() == ["大阪府", "東京都", None, "北海道"]
