@@ -106,9 +106,11 @@ def load_first(
                     if constants:
                         stack.enter_context(_column_defaults(table, constants))
                     copied = [c for c in rows_of.columns if c not in constants]
+                    # Text format, not CSV: PostgreSQL reads it about a fifth faster (no
+                    # quoting, and the JSON columns' quotes are not doubled).
                     copy_sql = (
                         f"COPY {quote(table)} ({'id, ' if sequence else ''}"
-                        f"{', '.join(quote(c) for c in copied)}) FROM STDIN (FORMAT csv)"
+                        f"{', '.join(quote(c) for c in copied)}) FROM STDIN (FORMAT text)"
                     )
                 started = time.perf_counter()
                 records, unknown = rows_of(result.records)
@@ -117,13 +119,13 @@ def load_first(
                 if sequence and records.height:
                     records = ids.number(records)
                 prepare += time.perf_counter() - started
-                copies = []
+                copies: list[_Copy] = []
                 if records.height:
-                    copies.append((copy_sql, records))
+                    copies.append((copy_sql, records, _text))
                     created += records.height
                 errors = pl.concat([result.errors, unknown], how="vertical_relaxed")
                 if errors.height:
-                    copies.append((errors_copy_sql(), error_rows(job_id, errors)))
+                    copies.append((errors_copy_sql(), error_rows(job_id, errors), _csv))
                 writer.put(copies)
             writer.close()  # every batch is stored before the indexes are rebuilt
     except (psycopg.errors.UniqueViolation, IntegrityError) as error:
@@ -353,7 +355,7 @@ class _PurchaseRows:
         return rows, errors
 
 
-_Copy = tuple[str, pl.DataFrame]  # COPY statement, rows
+_Copy = tuple[str, pl.DataFrame, Callable[[pl.DataFrame], io.BytesIO]]  # COPY, rows, encoder
 
 
 class _Writer:
@@ -404,7 +406,7 @@ class _Writer:
                     continue  # drain, so that put() never blocks
                 started = time.perf_counter()
                 try:
-                    encoded = [(sql, _csv(frame)) for sql, frame in copies]
+                    encoded = [(sql, encode(frame)) for sql, frame, encode in copies]
                 except BaseException as error:  # handed to the main thread
                     self._error = error
                     continue
@@ -453,6 +455,31 @@ class _Ids:
 def _csv(frame: pl.DataFrame) -> io.BytesIO:
     buffer = io.BytesIO()
     frame.write_csv(buffer, include_header=False, null_value="")
+    return buffer
+
+
+# COPY text format: a backslash starts an escape, tab and newline end a field and a row.
+_TEXT_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _text(frame: pl.DataFrame) -> io.BytesIO:
+    """``frame`` in COPY's text format (tab separated, ``\\N`` for NULL, backslash escapes).
+
+    Normalised values hardly ever hold a backslash, tab or line break, so the columns are
+    checked first (one cheap pass) and only those that do are escaped.
+    """
+    strings = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    if strings and frame.height:
+        special = frame.select(pl.col(name).str.contains(r"[\\\t\n\r]").any() for name in strings)
+        escape = [name for name, found in zip(strings, special.row(0), strict=True) if found]
+        if escape:
+            frame = frame.with_columns(
+                pl.col(escape).str.replace_many(list(_TEXT_ESCAPES), list(_TEXT_ESCAPES.values()))
+            )
+    buffer = io.BytesIO()
+    frame.write_csv(
+        buffer, include_header=False, separator="\t", quote_style="never", null_value="\\N"
+    )
     return buffer
 
 

@@ -25,7 +25,7 @@ from django.utils import timezone
 from customers.importing import direct
 from customers.importing.merge import MergeCounts, merge_customers, merge_purchases
 from customers.importing.readers import TabularFile, open_tabular
-from customers.importing.records import BatchResult, normalize_batch, preview_rows
+from customers.importing.records import BatchResult, ColumnMemos, normalize_batch, preview_rows
 from customers.importing.staging import StageTable, append_errors
 from customers.models import ImportJob, ImportKind, ImportRowError
 
@@ -130,6 +130,7 @@ def _batches(
 ) -> Iterator[BatchResult]:
     """Normalised batches of the file; counts rows and reports progress as they pass."""
     batches = iter(tabular.batches(batch_rows))
+    memos = ColumnMemos()
     while True:
         t = time.perf_counter()
         batch = next(batches, None)
@@ -137,7 +138,7 @@ def _batches(
         if batch is None:
             return
         t = time.perf_counter()
-        result = normalize_batch(job.kind, batch, job.mapping)
+        result = normalize_batch(job.kind, batch, job.mapping, memos=memos)
         timer.add("normalize", t)
         if not read.preview:
             read.preview = preview_rows(result.records)

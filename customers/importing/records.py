@@ -9,6 +9,7 @@ A row with any error is rejected as a whole, so every row is either stored or re
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,8 +89,58 @@ class _Column:
     field: str
 
 
+class _ColumnMemo:
+    """The normalised value and error of every distinct cell of one column seen so far in a
+    file, so that later batches normalise only the cells new to them.
+
+    Dates, names, prefectures, genders, tags … repeat across the whole file, not only within a
+    batch: without this each batch normalises its own copy of the same few thousand values.
+    Whether a column repeats enough is judged on its first batch; one that turns out too
+    varied (``LIMIT`` distinct cells) is no longer memoised. Normalisation is a function of the
+    cell alone, so this affects speed only, never results.
+    """
+
+    LIMIT = 250_000
+
+    def __init__(self) -> None:
+        self.active: bool | None = None  # undecided until the first batch
+        self.table: pl.DataFrame | None = None  # k (cell), v (value), e (error code)
+
+    def __call__(
+        self, raw: pl.Series, normalise: Callable[[pl.Series], normalize.Normalized]
+    ) -> normalize.Normalized:
+        if self.active is None:
+            self.active = normalize._estimated_distinct(raw) * 2 <= len(raw)
+        if not self.active:
+            return normalise(raw)
+        distinct = raw.drop_nulls().unique()
+        if self.table is not None:
+            distinct = distinct.filter(~distinct.is_in(self.table["k"].implode()))
+        if len(distinct):
+            part = normalise(distinct)
+            new = pl.DataFrame({"k": distinct, "v": part.values, "e": part.errors})
+            self.table = (
+                new if self.table is None else pl.concat([self.table, new], how="vertical_relaxed")
+            )
+        assert self.table is not None
+        out = pl.DataFrame({"k": raw}).join(self.table, on="k", how="left", maintain_order="left")
+        if self.table.height > self.LIMIT:
+            self.active, self.table = False, None
+        return normalize.Normalized(
+            values=out["v"].alias(raw.name), errors=out["e"].alias(raw.name)
+        )
+
+
+class ColumnMemos(dict[str, _ColumnMemo]):
+    """One ``_ColumnMemo`` per header: hand the same instance to every batch of one file."""
+
+    def __missing__(self, header: str) -> _ColumnMemo:
+        memo = self[header] = _ColumnMemo()
+        return memo
+
+
 def _normalize_column(
-    spec_kind: str, raw: pl.Series, region: str, max_length: int | None
+    spec_kind: str, raw: pl.Series, *, region: str, max_length: int | None
 ) -> normalize.Normalized:
     if spec_kind == "phone":
         return normalize.normalize_phone(raw, region=region)
@@ -178,8 +229,14 @@ def _mapped_columns(kind: str, mapping: dict[str, str]) -> tuple[list[_Column], 
     return fields, attributes
 
 
-def normalize_batch(kind: str, batch: pl.DataFrame, mapping: dict[str, str]) -> BatchResult:
-    """Normalise one raw batch into staging records and error rows."""
+def normalize_batch(
+    kind: str, batch: pl.DataFrame, mapping: dict[str, str], *, memos: ColumnMemos | None = None
+) -> BatchResult:
+    """Normalise one raw batch into staging records and error rows.
+
+    ``memos``: pass the same ``ColumnMemos`` with every batch of a file (faster, same result).
+    """
+    memos = ColumnMemos() if memos is None else memos
     specs = fields_for(kind)
     fields, attribute_columns = _mapped_columns(kind, mapping)
     rows = batch.height
@@ -219,7 +276,15 @@ def normalize_batch(kind: str, batch: pl.DataFrame, mapping: dict[str, str]) -> 
         if regions is not None and spec.kind in ("phone", "postal_code"):
             result = _normalize_by_region(spec.kind, raw, regions)
         else:
-            result = _normalize_column(spec.kind, raw, region_default, spec.max_length)
+            result = memos[column.header](
+                raw,
+                functools.partial(
+                    _normalize_column,
+                    spec.kind,
+                    region=region_default,
+                    max_length=spec.max_length,
+                ),
+            )
         record_errors(column.header, raw, result.errors)
         values[column.field] = result.values.alias(column.field)
 
@@ -231,7 +296,7 @@ def normalize_batch(kind: str, batch: pl.DataFrame, mapping: dict[str, str]) -> 
     if attribute_frame is not None:
         attribute_frame = attribute_frame.with_columns(
             [
-                normalize.normalize_text(attribute_frame[c]).values.alias(c)
+                memos[c](attribute_frame[c], normalize.normalize_text).values.alias(c)
                 for c in attribute_frame.columns
             ]
         )

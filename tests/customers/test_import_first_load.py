@@ -280,3 +280,40 @@ def test_a_bulk_first_load_stores_source_and_times_and_leaves_column_defaults_as
         Customer.objects.get(external_id="C1").id,
     )
     assert lines.started_at <= purchase.created_at <= lines.finished_at
+
+
+@pytest.mark.postgres_only
+def test_a_first_load_stores_backslashes_quotes_and_null_lookalikes_as_written(
+    postgres, monkeypatch
+):
+    # The first load sends rows in COPY's text format, where a backslash starts an escape.
+    customers = (
+        "顧客ID,氏名,住所,メモ,興味\n"
+        'C\\1,\\N,"C:\\new\\table ""x""",\\,"a\\b、""q"""\n'
+        'C2,\\.,"tab\there",\\t\\n,\\\n'
+        "C3,山田,,,\n"
+    )
+    purchases = (
+        "注文番号,明細番号,顧客ID,購入日時,商品名,金額,備考\n"
+        'O\\1,1,C\\1,2024-01-05,"\\N",100,\\\\\n'
+        "O2,1,C2,2024-01-05,\\.,200,\n"
+    )
+    direct_customers = run_import("customers", customers, source="a")
+    direct_purchases = run_import("purchases", purchases, source="a")
+    _staged_only(monkeypatch)
+    run_import("customers", customers, source="b")
+    run_import("purchases", purchases, source="b")
+
+    assert "load" in direct_customers.timings and "load" in direct_purchases.timings
+    assert (direct_customers.created_count, direct_purchases.created_count) == (3, 2)
+    assert list(
+        Customer.objects.filter(source="a").order_by("id").values(*CUSTOMER_FIELDS)
+    ) == list(Customer.objects.filter(source="b").order_by("id").values(*CUSTOMER_FIELDS))
+    assert list(
+        Purchase.objects.filter(source="a").order_by("line_key").values(*PURCHASE_FIELDS)
+    ) == list(Purchase.objects.filter(source="b").order_by("line_key").values(*PURCHASE_FIELDS))
+    first = Customer.objects.get(source="a", external_id="C\\1")
+    assert (first.name, first.address) == ("\\N", 'C:\\new\\table "x"')
+    assert first.attributes == {"メモ": "\\"}
+    assert Customer.objects.get(source="a", external_id="C2").name == "\\."
+    assert Purchase.objects.get(source="a", line_key="O\\1#1").product_name == "\\N"
