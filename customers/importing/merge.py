@@ -102,6 +102,9 @@ def _bulk_load(table: str, inserting: int, *, unique: bool = False) -> Iterator[
     runs — which is why only loads that at least double the table qualify (first loads, mostly).
     Unique indexes stay unless ``unique`` (a first load, which relies on no lookup): they and
     the primary key are then rebuilt first, and a duplicate raises IntegrityError when they are.
+    The primary key stays if other tables' foreign keys point at it and those tables have rows
+    (their keys would all be checked again); if they are empty (a first load into a new
+    system), their foreign keys are dropped with it and added back after it.
     Yields whether it is a bulk load.
     """
     if not _is_bulk_load(table, inserting):
@@ -109,11 +112,18 @@ def _bulk_load(table: str, inserting: int, *, unique: bool = False) -> Iterator[
         return
     indexes = _plain_indexes(table, unique=unique)
     types = "f"
+    referencing: list[tuple[str, str, str]] = []
     if unique:
-        # The primary key too, unless another table's foreign key needs it.
-        types += "u" if _is_referenced(table) else "pu"
+        referencing = _referencing_foreign_keys(table)
+        if _lock_if_empty({other for other, _name, _definition in referencing} - {table}):
+            types += "pu"
+        else:
+            types += "u"
+            referencing = []
     constraints = _constraints(table, types)
     with connection.cursor() as cursor:
+        for other, name, _definition in referencing:
+            cursor.execute(f"ALTER TABLE {quote(other)} DROP CONSTRAINT {quote(name)}")
         for name, _definition in constraints:
             cursor.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}")
         for name, _definition in indexes:
@@ -124,6 +134,8 @@ def _bulk_load(table: str, inserting: int, *, unique: bool = False) -> Iterator[
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         for name, definition in constraints:  # unique ones first: a duplicate stops it early
             cursor.execute(f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}")
+        for other, name, definition in referencing:  # checked against tables kept empty
+            cursor.execute(f"ALTER TABLE {quote(other)} ADD CONSTRAINT {quote(name)} {definition}")
         for _name, definition in indexes:
             cursor.execute(definition)
     _steps["reindex"] = round(time.perf_counter() - started, 3)
@@ -166,12 +178,41 @@ def _constraints(table: str, types: str) -> list[tuple[str, str]]:
         return list(cursor.fetchall())
 
 
-def _is_referenced(table: str) -> bool:
-    return bool(
-        _fetchone(
-            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = %s::regclass)", [table]
-        )[0]
-    )
+def _referencing_foreign_keys(table: str) -> list[tuple[str, str, str]]:
+    """(table, name, definition) of the foreign keys of other tables that point at ``table``."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT r.relname, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+            "JOIN pg_class r ON r.oid = c.conrelid "
+            "WHERE c.confrelid = %s::regclass AND c.contype = 'f' ORDER BY 1, 2",
+            [table],
+        )
+        return list(cursor.fetchall())
+
+
+def _lock_if_empty(tables: set[str]) -> bool:
+    """Whether all ``tables`` are empty, and if so keep them so until the transaction ends.
+
+    Checked once without a lock, so that tables with rows are not locked; then again under an
+    exclusive lock, taken before the load locks its own table: a transaction writing one of
+    them and then reading the loaded table (a foreign key check) finishes first instead of
+    deadlocking with the load.
+    """
+    if not tables:
+        return True
+    ordered = sorted(tables)
+
+    def empty() -> bool:
+        checks = " AND ".join(f"NOT EXISTS (SELECT 1 FROM {quote(t)})" for t in ordered)
+        return bool(_fetchone(f"SELECT {checks}")[0])
+
+    if not empty():
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"LOCK TABLE {', '.join(quote(t) for t in ordered)} IN ACCESS EXCLUSIVE MODE"
+        )
+    return empty()
 
 
 def lock_source(source: str) -> None:

@@ -91,3 +91,71 @@ def test_a_bulk_load_still_refuses_rows_that_break_a_foreign_key(postgres, monke
             " VALUES (999999, 's', 'k', '', now(), 1, 'JPY', 1, '', '', '', '{}', now())"
         )
     assert Purchase.objects.count() == 0
+
+
+def _foreign_keys_to(table: str) -> dict[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT conrelid::regclass::text || '.' || conname, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE confrelid = %s::regclass",
+            [table],
+        )
+        return dict(cursor.fetchall())
+
+
+def _dropped_constraints(monkeypatch) -> list[str]:
+    """Names of the constraints the next bulk loads drop (and add back)."""
+    dropped: list[str] = []
+    original = merge._constraints
+
+    def spy(table, types):
+        found = original(table, types)
+        dropped.extend(name for name, _definition in found)
+        return found
+
+    monkeypatch.setattr(merge, "_constraints", spy)
+    return dropped
+
+
+@pytest.mark.postgres_only
+def test_a_first_load_into_an_empty_system_rebuilds_the_primary_key_and_the_keys_to_it(
+    postgres, monkeypatch
+):
+    monkeypatch.setattr(merge, "BULK_LOAD_MIN_ROWS", 2)
+    dropped = _dropped_constraints(monkeypatch)
+    before = _index_definitions("customers_customer")
+    references = _foreign_keys_to("customers_customer")
+    text = "顧客ID,氏名\n" + "".join(f"C{i},顧客{i}\n" for i in range(20))
+
+    job = run_import("customers", text)
+
+    assert_reconciles(job)
+    assert "customers_customer_pkey" in dropped
+    assert _index_definitions("customers_customer") == before
+    assert _foreign_keys_to("customers_customer") == references
+    assert len(references) >= 5  # purchases, consents, do-not-contact, campaign members, …
+
+
+@pytest.mark.postgres_only
+def test_a_first_load_keeps_the_primary_key_when_other_tables_point_at_customers(
+    postgres, monkeypatch
+):
+    from customers.models import DoNotContact
+
+    other = Customer.objects.create(source="crm", external_id="X1", name="x")
+    DoNotContact.objects.create(scope="customer", customer=other, reason="request")
+    monkeypatch.setattr(merge, "BULK_LOAD_MIN_ROWS", 2)
+    dropped = _dropped_constraints(monkeypatch)
+    before = _index_definitions("customers_customer")
+    references = _foreign_keys_to("customers_customer")
+    text = "顧客ID,氏名\n" + "".join(f"C{i},顧客{i}\n" for i in range(20))
+
+    job = run_import("customers", text, source="shop")
+
+    assert_reconciles(job)
+    assert "merge.reindex" in job.timings
+    assert "customers_customer_pkey" not in dropped
+    assert "customer_unique_external_id_per_source" in dropped
+    assert _index_definitions("customers_customer") == before
+    assert _foreign_keys_to("customers_customer") == references
+    assert DoNotContact.objects.get().customer == other
