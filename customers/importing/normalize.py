@@ -428,7 +428,60 @@ def normalize_phone(raw: pl.Series, *, region: str = "JP") -> Normalized:
     ``invalid_phone``.
     """
     region = region.upper()
-    return _by_distinct(raw, lambda distinct: _phone_rows(distinct, region))
+    if not _domestic_shortcut(region):
+        return _by_distinct(raw, lambda distinct: _phone_rows(distinct, region))
+    # Valid domestic numbers in the usual spelling are settled by the shortcut; the rest (other
+    # spellings, invalid numbers, empty cells) by the general path.
+    s = _as_text(raw)
+    rules = _phone_rules(region)
+    assert rules is not None  # _domestic_shortcut checked it
+    cell, digits = pl.col("s"), pl.col("s").str.replace_all("-", "", literal=True)
+    national = pl.col("national")
+    frame = (
+        pl.DataFrame({"s": s})
+        .lazy()
+        .select(
+            national=pl.when(cell.str.contains(_JP_DOMESTIC) & ~digits.str.contains(rules.idd))
+            .then(digits.str.slice(1))
+            .otherwise(None)
+        )
+        .select(national, valid=_phone_valid(national, rules))
+        .collect()
+    )
+    valid = frame["valid"]
+    values = frame.select(pl.when(valid).then(pl.lit("+" + rules.country_code) + national))
+    values = values.to_series().alias(s.name)
+    errors = _null_strings(s)
+    rest = (~valid & s.is_not_null()).arg_true()
+    if len(rest):
+        part = _by_distinct(s.gather(rest), lambda distinct: _phone_rows(distinct, region))
+        values.scatter(rest, part.values)
+        errors.scatter(rest, part.errors)
+    return Normalized(values=values, errors=errors)
+
+
+# Japanese domestic numbers as nearly every file spells them: the national prefix 0, then
+# digits in hyphenated groups (090-1234-5678, 03-1234-5678, 0312345678). Under Japan's
+# metadata (_JP_PARSING, checked below) such a number minus its 0 is exactly the national number
+# phonenumbers reads — a 0 followed by 1-9 is never the start of the prefixes 000… and 003768…,
+# and the international prefix 010 is excluded — so its validity is the vectorised check alone.
+_JP_DOMESTIC = r"^0[1-9][0-9]*(?:-[0-9]+)*$"
+_JP_PARSING = ("0", r"(000[2569]\d{4,6})$|(?:(?:003768)0?)|0", "010")
+
+
+@functools.cache
+def _domestic_shortcut(region: str) -> bool:
+    """Whether ``_JP_DOMESTIC`` cells may skip the general path (Japan, with the metadata the
+    reasoning above relies on; a phonenumbers update that changes it turns the shortcut off)."""
+    if region != "JP" or _phone_rules(region) is None:
+        return False
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region, None)
+    parsing = (meta.national_prefix, meta.national_prefix_for_parsing, meta.international_prefix)
+    return (
+        parsing == _JP_PARSING
+        and not meta.general_desc.possible_length_local_only
+        and phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(meta.country_code) == (region,)
+    )
 
 
 def _phone_rows(raw: pl.Series, region: str) -> Normalized:

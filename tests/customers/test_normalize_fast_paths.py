@@ -5,6 +5,7 @@ code; these tests compare the two on generated cells full of the characters that
 difference (spaces of every kind, invisible characters, half-width kana, voiced marks, …).
 """
 
+import phonenumbers
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,3 +93,61 @@ def test_the_prefecture_is_read_from_the_address_only_where_the_row_has_none():
     records = normalize_batch("customers", batch, mapping).records
 
     assert records["prefecture"].to_list() == ["大阪府", "東京都", None, "北海道"]
+
+
+# Domestic-looking numbers: a 0, digits, hyphens anywhere, plus the odd spellings next to them.
+_DOMESTIC = st.builds(
+    lambda first, digits, cuts: (
+        "0"
+        + first
+        + "".join(d + ("-" if i in cuts else "") for i, d in enumerate(digits)).rstrip("-")
+    ),
+    st.sampled_from("0123456789"),
+    st.text(alphabet="0123456789", min_size=0, max_size=15),
+    st.sets(st.integers(0, 14), max_size=4),
+)
+_PHONE_CELLS = st.one_of(
+    _DOMESTIC,
+    st.sampled_from(
+        ["010-1-212-555-0100", "0037680312345678", "0002123456", "+81-90-1234-5678", ""]
+    ),
+    st.text(alphabet="0123456789-+() ", max_size=16),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells=st.lists(st.one_of(st.none(), _PHONE_CELLS), min_size=1, max_size=30))
+def test_the_domestic_phone_shortcut_gives_what_the_general_path_gives(cells):
+    series = pl.Series("phone", cells, dtype=pl.String)
+    general = normalize._phone_rows(series, "JP")
+
+    result = normalize.normalize_phone(series, region="JP")
+
+    assert result.values.to_list() == general.values.to_list()
+    assert result.errors.to_list() == general.errors.to_list()
+
+
+@settings(max_examples=200, deadline=None)
+@given(cell=_DOMESTIC)
+def test_numbers_the_domestic_shortcut_accepts_are_what_phonenumbers_reads(cell):
+    value = normalize.normalize_phone(pl.Series([cell]), region="JP").values[0]
+    number = phonenumbers.parse(cell, "JP")
+    if phonenumbers.is_valid_number(number):
+        assert value == phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def test_the_domestic_shortcut_cases():
+    cells = ["090-1234-5678", "03-1234-5678", "0312345678", "0120-123-456", "01-0123-4567"]
+    cells += ["090-1234-567", "00-1234-5678", "0-90-1234-5678", "090--1234-5678", None, ""]
+    series = pl.Series(cells, dtype=pl.String)
+    assert normalize._domestic_shortcut("JP")
+    general = normalize._phone_rows(series, "JP")
+    result = normalize.normalize_phone(series, region="JP")
+    assert result.values.to_list() == general.values.to_list()
+    assert result.errors.to_list() == general.errors.to_list()
+    assert result.values.to_list()[:4] == [
+        "+819012345678",
+        "+81312345678",
+        "+81312345678",
+        "+81120123456",
+    ]
