@@ -259,6 +259,21 @@ def _fill_from_unique(
     return out
 
 
+def _settled_or(
+    s: pl.Series, settled: pl.Series, general: Callable[[pl.Series], Normalized]
+) -> Normalized:
+    """``settled`` where a shortcut settled a cell (valid, no error), ``general`` for the other
+    non-empty cells (only those are passed to it)."""
+    values = settled.cast(pl.String).alias(s.name)
+    errors = _null_strings(s)
+    rest = (values.is_null() & s.is_not_null()).arg_true()
+    if len(rest):
+        part = general(s.gather(rest))
+        values.scatter(rest, part.values)
+        errors.scatter(rest, part.errors)
+    return Normalized(values=values, errors=errors)
+
+
 def _null_strings(s: pl.Series) -> pl.Series:
     return pl.Series(s.name, [None] * len(s), dtype=pl.String)
 
@@ -448,16 +463,10 @@ def normalize_phone(raw: pl.Series, *, region: str = "JP") -> Normalized:
         .select(national, valid=_phone_valid(national, rules))
         .collect()
     )
-    valid = frame["valid"]
-    values = frame.select(pl.when(valid).then(pl.lit("+" + rules.country_code) + national))
-    values = values.to_series().alias(s.name)
-    errors = _null_strings(s)
-    rest = (~valid & s.is_not_null()).arg_true()
-    if len(rest):
-        part = _by_distinct(s.gather(rest), lambda distinct: _phone_rows(distinct, region))
-        values.scatter(rest, part.values)
-        errors.scatter(rest, part.errors)
-    return Normalized(values=values, errors=errors)
+    settled = frame.select(pl.when("valid").then(pl.lit("+" + rules.country_code) + national))
+    return _settled_or(
+        s, settled.to_series(), lambda rest: _by_distinct(rest, lambda d: _phone_rows(d, region))
+    )
 
 
 # Japanese domestic numbers as nearly every file spells them: the national prefix 0, then
@@ -1182,7 +1191,18 @@ def normalize_postal_code(raw: pl.Series, *, region: str = "JP") -> Normalized:
     """Postal codes. JP: 〒, full-width digits and dashes accepted, ``1234567`` and
     ``123-4567`` -> ``123-4567``; anything but seven digits is ``invalid_postal_code``. Other
     regions: the trimmed, width-folded text, never an error."""
-    return _by_distinct(raw, lambda distinct: _postal_code_rows(distinct, region.upper()))
+    region = region.upper()
+    general = functools.partial(_by_distinct, rows=lambda d: _postal_code_rows(d, region))
+    if region != "JP":
+        return general(raw)
+    # Most cells are already canonical; they are settled by one shape check.
+    s = _as_text(raw)
+    return _settled_or(
+        s, pl.select(pl.when(s.str.contains(_POSTAL_CODE_JP)).then(s)).to_series(), general
+    )
+
+
+_POSTAL_CODE_JP = r"^[0-9]{3}-[0-9]{4}$"
 
 
 def _postal_code_rows(raw: pl.Series, region: str) -> Normalized:

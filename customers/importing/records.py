@@ -200,22 +200,42 @@ def _normalize_currency(raw: pl.Series) -> normalize.Normalized:
 
 
 def _json_object(frame: pl.DataFrame, columns: dict[str, str]) -> pl.Series:
-    """One JSON object per row from ``{key: column}``, leaving out null values; null if empty."""
-    if not columns:
-        return pl.Series("attributes", [None] * frame.height, dtype=pl.String)
-    pieces = []
+    """One JSON object per row from ``{key: column}``, leaving out null values; null if empty.
+
+    A column none of whose values holds a character JSON escapes (``"``, ``\\``, controls) —
+    nearly every column — is written as it is, between quotes; the others go through polars'
+    JSON encoder, whose escaping the plain writing matches exactly.
+    """
+    pieces: list[pl.Series] = []
     for key, column in columns.items():
-        encoded = pl.struct(pl.col(column).alias(key)).struct.json_encode()
-        # '{"key":"value"}' -> '"key":"value"'; json_encode escapes key and value for us.
-        pieces.append(
-            pl.when(pl.col(column).is_not_null()).then(
+        values = frame[column]
+        if values.null_count() == len(values):
+            continue
+        if values.str.contains(_JSON_ESCAPED).any():
+            encoded = pl.struct(pl.col(column).alias(key)).struct.json_encode()
+            # '{"key":"value"}' -> '"key":"value"'; json_encode escapes key and value for us.
+            piece = pl.when(pl.col(column).is_not_null()).then(
                 encoded.str.slice(1, encoded.str.len_chars() - 2)
             )
-        )
+        else:
+            piece = pl.lit(_json_member_start(key)) + pl.col(column) + pl.lit('"')
+        pieces.append(frame.select(piece).to_series())
+    if not pieces:
+        return pl.Series("attributes", [None] * frame.height, dtype=pl.String)
     body = pl.concat_str(pieces, separator=",", ignore_nulls=True)
-    return frame.select(
+    return pl.select(
         pl.when(body.str.len_chars() > 0).then(pl.lit("{") + body + pl.lit("}")).alias("attributes")
     ).to_series()
+
+
+_JSON_ESCAPED = r'[\x00-\x1f"\\]'
+
+
+@functools.cache
+def _json_member_start(key: str) -> str:
+    """``"key":"`` as polars' JSON encoder writes it (the key escaped as it escapes it)."""
+    encoded = pl.select(pl.struct(pl.lit("", dtype=pl.String).alias(key)).struct.json_encode())
+    return encoded.item()[1:-2]  # '{"key":""}' -> '"key":"'
 
 
 def _mapped_columns(kind: str, mapping: dict[str, str]) -> tuple[list[_Column], dict[str, str]]:

@@ -5,13 +5,15 @@ code; these tests compare the two on generated cells full of the characters that
 difference (spaces of every kind, invisible characters, half-width kana, voiced marks, …).
 """
 
+import json
+
 import phonenumbers
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customers.importing import normalize
-from customers.importing.records import EXTRA, ROW, normalize_batch
+from customers.importing.records import EXTRA, ROW, _json_object, normalize_batch
 
 # Characters that steer the cleanup one way or the other, mixed with ordinary ones.
 _TRICKY = (
@@ -155,3 +157,61 @@ def test_the_domestic_shortcut_cases():
         "+81312345678",
         "+81120123456",
     ]
+
+
+def _json_object_by_encoder(frame: pl.DataFrame, columns: dict[str, str]) -> list[str | None]:
+    """Attributes as polars' JSON encoder writes every value (the general path)."""
+    pieces = []
+    for key, column in columns.items():
+        encoded = pl.struct(pl.col(column).alias(key)).struct.json_encode()
+        pieces.append(
+            pl.when(pl.col(column).is_not_null()).then(
+                encoded.str.slice(1, encoded.str.len_chars() - 2)
+            )
+        )
+    body = pl.concat_str(pieces, separator=",", ignore_nulls=True)
+    return (
+        frame.select(pl.when(body.str.len_chars() > 0).then("{" + body + "}")).to_series().to_list()
+    )
+
+
+_JSON_TEXT = st.text(alphabet=st.sampled_from('ab一般"\\\x00\x1f\x7f\u2028 /é😀'), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    keys=st.lists(_JSON_TEXT, min_size=1, max_size=3, unique=True),
+    rows=st.lists(st.lists(st.one_of(st.none(), _JSON_TEXT), min_size=3, max_size=3), max_size=8),
+)
+def test_attributes_json_is_what_the_json_encoder_writes(keys, rows):
+    frame = pl.DataFrame(
+        {f"c{i}": pl.Series([row[i] for row in rows], dtype=pl.String) for i in range(len(keys))}
+    )
+    columns = {key: f"c{i}" for i, key in enumerate(keys)}
+
+    got = _json_object(frame, columns).to_list()
+
+    assert got == _json_object_by_encoder(frame, columns)
+    for text, row in zip(got, rows, strict=True):
+        expected = {key: row[i] for i, key in enumerate(keys) if row[i] is not None}
+        assert (json.loads(text) if text else {}) == expected
+
+
+_POSTAL_CELLS = st.one_of(
+    st.builds(lambda a, b: f"{a}-{b}", st.integers(0, 999), st.integers(0, 99999)).map(
+        lambda text: text.zfill(8)
+    ),
+    st.text(alphabet=st.sampled_from("0123456789-〒 　１２ー－"), max_size=10),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells=st.lists(st.one_of(st.none(), _POSTAL_CELLS), min_size=1, max_size=30))
+def test_the_postal_code_shortcut_gives_what_the_general_path_gives(cells):
+    series = pl.Series("postal", cells, dtype=pl.String)
+    general = normalize._postal_code_rows(series, "JP")
+
+    result = normalize.normalize_postal_code(series, region="JP")
+
+    assert result.values.to_list() == general.values.to_list()
+    assert result.errors.to_list() == general.errors.to_list()
