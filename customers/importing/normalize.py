@@ -43,11 +43,13 @@ Decisions on questions the import specification left open:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import itertools
 import re
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -209,6 +211,22 @@ def _result(cleaned: pl.Series, values: pl.Series, code: str) -> Normalized:
     return Normalized(values=values, errors=_errors(cleaned, values, code))
 
 
+_MOSTLY_DISTINCT: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "mostly_distinct", default=False
+)
+
+
+@contextlib.contextmanager
+def mostly_distinct() -> Iterator[None]:
+    """Normalise row by row without estimating whether de-duplicating would pay (the caller
+    knows the column's cells are mostly distinct: ids, phone numbers, addresses …)."""
+    token = _MOSTLY_DISTINCT.set(True)
+    try:
+        yield
+    finally:
+        _MOSTLY_DISTINCT.reset(token)
+
+
 def _by_distinct(raw: pl.Series, rows: Callable[[pl.Series], Normalized]) -> Normalized:
     """Normalise each distinct cell once and spread the results back over the rows.
 
@@ -218,7 +236,7 @@ def _by_distinct(raw: pl.Series, rows: Callable[[pl.Series], Normalized]) -> Nor
     would only add cost. The choice affects speed only, never results.
     """
     s = _as_text(raw)
-    if _estimated_distinct(s) * 2 > len(s):
+    if _MOSTLY_DISTINCT.get() or _estimated_distinct(s) * 2 > len(s):
         return rows(s)
     distinct = s.drop_nulls().unique()
     part = rows(distinct)
@@ -644,7 +662,27 @@ def normalize_email(raw: pl.Series) -> Normalized:
     special-use domains, over-long parts, junk) by email_validator without DNS checks, once per
     unique value, taking its normalised form. Error code ``invalid_email``.
     """
-    return _by_distinct(raw, _email_rows)
+    # Addresses already in their canonical form (what the fast regex accepts, with a lower-case
+    # domain, within the length limits, no special-use domain) are settled as they are.
+    s = _as_text(raw)
+    cell = pl.col("s")
+    settled = _with(
+        s,
+        v=pl.when(
+            cell.str.contains(_EMAIL_CANONICAL)
+            & (cell.str.len_bytes() <= 254)
+            & (cell.str.find("@", literal=True) <= 64)
+            & ~cell.str.contains(_EMAIL_SPECIAL)
+        ).then(cell),
+    )["v"]
+    return _settled_or(s, settled, lambda rest: _by_distinct(rest, _email_rows))
+
+
+# _EMAIL_FAST with the domain in lower case only.
+_EMAIL_CANONICAL = (
+    r"^[A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*"
+    r"@(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+)
 
 
 def _email_rows(raw: pl.Series) -> Normalized:

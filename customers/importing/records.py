@@ -96,39 +96,61 @@ class _ColumnMemo:
     Dates, names, prefectures, genders, tags … repeat across the whole file, not only within a
     batch: without this each batch normalises its own copy of the same few thousand values.
     Whether a column repeats enough is judged on its first batch; one that turns out too
-    varied (``LIMIT`` distinct cells) is no longer memoised. Normalisation is a function of the
-    cell alone, so this affects speed only, never results.
+    varied (``LIMIT`` distinct cells) is no longer memoised. A column judged too varied is
+    normalised row by row without judging each batch again. Normalisation is a function of
+    the cell alone, so all this affects speed only, never results.
     """
 
     LIMIT = 250_000
 
     def __init__(self) -> None:
         self.active: bool | None = None  # undecided until the first batch
-        self.table: pl.DataFrame | None = None  # k (cell), v (value), e (error code)
+        self.table: pl.DataFrame | None = None  # k (cell), v (value), e (error code), hit
 
     def __call__(
         self, raw: pl.Series, normalise: Callable[[pl.Series], normalize.Normalized]
     ) -> normalize.Normalized:
         if self.active is None:
-            self.active = normalize._estimated_distinct(raw) * 2 <= len(raw)
+            small = len(raw) <= 20_000  # counted exactly; otherwise estimated from a sample
+            distinct = raw.n_unique() if small else normalize._estimated_distinct(raw)
+            self.active = distinct * 2 <= len(raw)
         if not self.active:
-            return normalise(raw)
-        distinct = raw.drop_nulls().unique()
-        if self.table is not None:
-            distinct = distinct.filter(~distinct.is_in(self.table["k"].implode()))
-        if len(distinct):
-            part = normalise(distinct)
-            new = pl.DataFrame({"k": distinct, "v": part.values, "e": part.errors})
-            self.table = (
-                new if self.table is None else pl.concat([self.table, new], how="vertical_relaxed")
-            )
+            with normalize.mostly_distinct():
+                return normalise(raw)
+        if self.table is None:
+            self._learn(raw.drop_nulls().unique(), normalise)
         assert self.table is not None
         out = pl.DataFrame({"k": raw}).join(self.table, on="k", how="left", maintain_order="left")
+        values, errors = out["v"], out["e"]
+        missed = (out["hit"].is_null() & raw.is_not_null()).arg_true()
+        if len(missed):
+            cells = raw.gather(missed)
+            new = self._learn(cells.unique(), normalise)
+            found = pl.DataFrame({"k": cells}).join(new, on="k", how="left", maintain_order="left")
+            if values.dtype.is_nested():  # scatter cannot write lists: look all up again
+                out = pl.DataFrame({"k": raw}).join(
+                    self.table, on="k", how="left", maintain_order="left"
+                )
+                values, errors = out["v"], out["e"]
+            else:
+                values = values.cast(found["v"].dtype).scatter(missed, found["v"])
+                errors = errors.cast(pl.String).scatter(missed, found["e"].cast(pl.String))
         if self.table.height > self.LIMIT:
             self.active, self.table = False, None
-        return normalize.Normalized(
-            values=out["v"].alias(raw.name), errors=out["e"].alias(raw.name)
+        return normalize.Normalized(values=values.alias(raw.name), errors=errors.alias(raw.name))
+
+    def _learn(
+        self, cells: pl.Series, normalise: Callable[[pl.Series], normalize.Normalized]
+    ) -> pl.DataFrame:
+        part = normalise(cells)
+        new = pl.DataFrame(
+            {"k": cells, "v": part.values, "e": part.errors.cast(pl.String), "hit": True}
         )
+        if self.table is None:
+            self.table = new
+        else:
+            self.table = pl.concat([self.table, new], how="vertical_relaxed")
+        return new
 
 
 class ColumnMemos(dict[str, _ColumnMemo]):

@@ -9,10 +9,11 @@ import json
 
 import phonenumbers
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from customers.importing import normalize
+from customers.importing import normalize, records
 from customers.importing.records import EXTRA, ROW, _json_object, normalize_batch
 
 # Characters that steer the cleanup one way or the other, mixed with ordinary ones.
@@ -215,3 +216,93 @@ def test_the_postal_code_shortcut_gives_what_the_general_path_gives(cells):
 
     assert result.values.to_list() == general.values.to_list()
     assert result.errors.to_list() == general.errors.to_list()
+
+
+def _memo_batches() -> list[pl.DataFrame]:
+    genders = ["男", "女", "不明", "?", None, " 男 "]
+    dates = ["1980/01/02", "1980-01-02", "2024/02/30", "平成2年3月4日", None, "x"]
+    tags = ["家電、旅行", "旅行", "", None, "a/b/a"]
+    batches = []
+    for number in range(4):
+        rows = 12
+        batches.append(
+            _customer_batch(
+                {
+                    "顧客ID": [f"C{number}-{i}" for i in range(rows)],
+                    "氏名": [f"名{(i * (number + 1)) % 5}" for i in range(rows)],
+                    "性別": [genders[(i + number) % len(genders)] for i in range(rows)],
+                    "生年月日": [dates[(i * number + 1) % len(dates)] for i in range(rows)],
+                    "興味": [tags[(i + 2 * number) % len(tags)] for i in range(rows)],
+                    "会員ランク": [
+                        ["一般", "ゴールド", None][(i + number) % 3] for i in range(rows)
+                    ],
+                }
+            ).with_columns(pl.col(ROW) + 100 * number)
+        )
+    return batches
+
+
+_MEMO_MAPPING = {
+    "顧客ID": "external_id",
+    "氏名": "name",
+    "性別": "gender",
+    "生年月日": "birth_date",
+    "興味": "tags",
+    "会員ランク": "attr:会員ランク",
+}
+
+
+@pytest.mark.parametrize("limit", [250_000, 3])  # memoised throughout; given up half-way
+def test_batches_normalised_with_column_memos_come_out_as_normalised_alone(monkeypatch, limit):
+    monkeypatch.setattr(records._ColumnMemo, "LIMIT", limit)
+    memos = records.ColumnMemos()
+    for batch in _memo_batches():
+        alone = normalize_batch("customers", batch, _MEMO_MAPPING)
+        memoised = normalize_batch("customers", batch, _MEMO_MAPPING, memos=memos)
+        assert memoised.records.to_dicts() == alone.records.to_dicts()
+        assert memoised.errors.sort("row_no", "column").to_dicts() == (
+            alone.errors.sort("row_no", "column").to_dicts()
+        )
+    assert memos["顧客ID"].active is False  # all distinct: never memoised
+    assert memos["会員ランク"].active is True
+    assert memos["生年月日"].active is (limit > 3)
+
+
+_EMAIL_CELLS = st.one_of(
+    st.builds(
+        lambda local, domain, tld: f"{local}@{domain}.{tld}",
+        st.text(alphabet="abAB09._+-", min_size=0, max_size=70),
+        st.text(alphabet="abcAB09-.", min_size=0, max_size=12),
+        st.sampled_from(["jp", "com", "JP", "test", "local", "x", "co.jp", "onion"]),
+    ),
+    st.text(alphabet=st.sampled_from('ab@.-"\\ ＠Ａé_+'), max_size=16),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells=st.lists(st.one_of(st.none(), _EMAIL_CELLS), min_size=1, max_size=30))
+def test_the_email_shortcut_gives_what_the_general_path_gives(cells):
+    series = pl.Series("email", cells, dtype=pl.String)
+    general = normalize._email_rows(series)
+
+    result = normalize.normalize_email(series)
+
+    assert result.values.to_list() == general.values.to_list()
+    assert result.errors.to_list() == general.errors.to_list()
+
+
+def test_the_email_shortcut_cases():
+    cells = [
+        "taro@example.jp",
+        "Taro.Y@Example.JP",
+        "a--b@example.jp",
+        "x@a.test",
+        "a" * 65 + "@b.jp",
+    ]
+    cells += ["a@b-.jp", "a@xn--p8s937b.jp", " taro@example.jp", "", None]
+    series = pl.Series(cells, dtype=pl.String)
+    general = normalize._email_rows(series)
+    result = normalize.normalize_email(series)
+    assert result.values.to_list() == general.values.to_list()
+    assert result.errors.to_list() == general.errors.to_list()
+    assert result.values.to_list()[:2] == ["taro@example.jp", "Taro.Y@example.jp"]
