@@ -144,8 +144,8 @@ class _ColumnMemo:
     ) -> pl.DataFrame:
         part = normalise(cells)
         new = pl.DataFrame(
-            {"k": cells, "v": part.values, "e": part.errors.cast(pl.String), "hit": True}
-        )
+            {"k": cells, "v": part.values, "e": part.errors.cast(pl.String)}
+        ).with_columns(hit=pl.lit(True))
         if self.table is None:
             self.table = new
         else:

@@ -306,3 +306,16 @@ def test_the_email_shortcut_cases():
     assert result.values.to_list() == general.values.to_list()
     assert result.errors.to_list() == general.errors.to_list()
     assert result.values.to_list()[:2] == ["taro@example.jp", "Taro.Y@example.jp"]
+
+
+def test_a_column_memo_starts_on_a_batch_whose_cells_are_all_empty():
+    memos = records.ColumnMemos()
+    empty = _customer_batch({"顧客ID": ["C1", "C2", "C3"], "性別": [None, None, None]})
+    later = _customer_batch({"顧客ID": ["C4", "C5", "C6"], "性別": ["男", "男", "?"]})
+    mapping = {"顧客ID": "external_id", "性別": "gender"}
+
+    normalize_batch("customers", empty, mapping, memos=memos)
+    result = normalize_batch("customers", later, mapping, memos=memos)
+
+    assert result.records["gender"].to_list() == ["male", "male"]
+    assert result.errors["code"].to_list() == ["invalid_gender"]
