@@ -108,8 +108,16 @@ class _ColumnMemo:
         self.table: pl.DataFrame | None = None  # k (cell), v (value), e (error code), hit
 
     def __call__(
-        self, raw: pl.Series, normalise: Callable[[pl.Series], normalize.Normalized]
+        self,
+        raw: pl.Series,
+        normalise: Callable[[pl.Series], normalize.Normalized],
+        *,
+        cheap: bool = False,
     ) -> normalize.Normalized:
+        """``cheap``: the normaliser costs less per cell than looking the cell up would
+        (plain text), so the column is normalised row by row."""
+        if cheap:
+            self.active = False
         if self.active is None:
             small = len(raw) <= 20_000  # counted exactly; otherwise estimated from a sample
             distinct = raw.n_unique() if small else normalize._estimated_distinct(raw)
@@ -151,6 +159,10 @@ class _ColumnMemo:
         else:
             self.table = pl.concat([self.table, new], how="vertical_relaxed")
         return new
+
+
+# Kinds whose normalisation (a shape check, for most cells) is cheaper than a lookup.
+_CHEAP_KINDS = frozenset({"text", "name", "kana"})
 
 
 class ColumnMemos(dict[str, _ColumnMemo]):
@@ -326,6 +338,7 @@ def normalize_batch(
                     region=region_default,
                     max_length=spec.max_length,
                 ),
+                cheap=spec.kind in _CHEAP_KINDS,
             )
         record_errors(column.header, raw, result.errors)
         values[column.field] = result.values.alias(column.field)
@@ -338,7 +351,7 @@ def normalize_batch(
     if attribute_frame is not None:
         attribute_frame = attribute_frame.with_columns(
             [
-                memos[c](attribute_frame[c], normalize.normalize_text).values.alias(c)
+                memos[c](attribute_frame[c], normalize.normalize_text, cheap=True).values.alias(c)
                 for c in attribute_frame.columns
             ]
         )
@@ -366,8 +379,9 @@ def normalize_batch(
             schema={"row_no": pl.Int64, "column": pl.String, "value": pl.String, "code": pl.String}
         )
     )
-    bad_rows = errors["row_no"].unique()
-    records = records.filter(~pl.col("row_no").is_in(bad_rows.implode()))
+    if errors.height:
+        bad_rows = errors["row_no"].unique()
+        records = records.filter(~pl.col("row_no").is_in(bad_rows.implode()))
     return BatchResult(records=records, errors=errors, rows=rows)
 
 
