@@ -36,7 +36,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -152,6 +152,18 @@ def claim_next(
 ) -> ClaimResult:
     """Claim the best member ``agent`` may contact now (or return the one they already hold)."""
     now = now or timezone.now()
+    try:
+        return _claim_next(agent, campaign, now)
+    except IntegrityError as error:
+        # The same agent claiming twice at once (a double click, two tabs): the other claim
+        # committed first and this one broke the one-claim rule. Once more hands back that
+        # claim as held — unless inside a transaction, which the error has broken.
+        if connection.in_atomic_block or not _one_claim_rule(error):
+            raise
+        return _claim_next(agent, campaign, now)
+
+
+def _claim_next(agent: AbstractBaseUser, campaign: Campaign | None, now: datetime) -> ClaimResult:
     if campaign is not None and _claims_in_one_statement():
         result = _claim_in_one(campaign, agent, now)
         if result is not None:
@@ -218,7 +230,12 @@ def _claims_in_one_statement() -> bool:
 
 
 def _claim_in_one(
-    campaign: Campaign, agent: AbstractBaseUser, now: datetime, *, refresh: bool = False
+    campaign: Campaign,
+    agent: AbstractBaseUser,
+    now: datetime,
+    *,
+    refresh: bool = False,
+    skipped: Counter | None = None,
 ) -> ClaimResult | None:
     """Claim from one campaign in one statement (PostgreSQL): the campaign read afresh and
     checked (running, worked by the agent's team), the claim the agent already holds there or
@@ -236,9 +253,10 @@ def _claim_in_one(
     The campaign's row is read in full once per version (``_CAMPAIGNS``); after that the
     statement only checks the version is still the one read, and reads the row again when not.
     """
-    known = None if refresh else _CAMPAIGNS.get(campaign.pk)
+    key = (connection.settings_dict["NAME"], campaign.pk)
+    known = None if refresh else _CAMPAIGNS.get(key)
     base = known[1] if known else campaign
-    skipped: Counter = Counter()
+    skipped = Counter() if skipped is None else skipped
     sql, params, facts = one_statement(base, agent, now, version=known[0] if known else None)
     campaign_width = 1 if known else 1 + len(_layout(Campaign, "postgresql")[0])
     member_width = len(_layout(CampaignMember, "postgresql")[0])
@@ -246,15 +264,18 @@ def _claim_in_one(
         rows = _fetch(sql, params)
         if not rows:
             if known:  # changed since it was read (or no longer the agent's): read it again
-                _CAMPAIGNS.pop(campaign.pk, None)
-                return _claim_in_one(campaign, agent, now, refresh=True)
+                _CAMPAIGNS.pop(key, None)
+                fresh = Campaign.objects.filter(pk=campaign.pk).first()
+                if fresh is None:
+                    return None
+                return _claim_in_one(fresh, agent, now, refresh=True, skipped=skipped)
             return None
         row = rows[0]
         if known:
             current = copy.copy(base)
         else:
             current = _instance(Campaign, row[1:campaign_width])
-            _CAMPAIGNS[campaign.pk] = (row[0], current)
+            _CAMPAIGNS[key] = (row[0], current)
             current = copy.copy(current)
         member_row = row[campaign_width : campaign_width + member_width]
         if member_row[0] is None:
@@ -276,10 +297,17 @@ def _claim_in_one(
             return _nothing(skipped)
 
 
-# Campaign id -> (row version, the campaign as read at that version), for ``_claim_in_one``.
-# The version is the row's xmin and ctid: any update gives the row a new ctid (a new tuple),
-# in the same transaction too, and a later transaction a new xmin.
-_CAMPAIGNS: dict[int, tuple[str, Campaign]] = {}
+# (database, campaign id) -> (row version, the campaign as read at that version), for
+# ``_claim_in_one``. The version is the row's xmin and ctid: any update gives the row a new ctid
+# (a new tuple), in the same transaction too, and a later transaction a new xmin.
+_CAMPAIGNS: dict[tuple[str, int], tuple[str, Campaign]] = {}
+_ONE_CLAIM_RULE = "member_one_claim_per_agent_per_campaign"
+
+
+def _one_claim_rule(error: IntegrityError) -> bool:
+    cause = error.__cause__
+    diag = getattr(cause, "diag", None)
+    return getattr(diag, "constraint_name", None) == _ONE_CLAIM_RULE
 
 
 def one_statement(
@@ -314,7 +342,7 @@ def _lane_params(campaign: Campaign, agent: AbstractBaseUser, at: Any) -> list:
     return params
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=64)
 def _one_sql(owned: bool, facts: str, known: bool) -> str:
     member = CampaignMember._meta.db_table
     team_campaigns = Team.campaigns.through._meta.db_table
@@ -543,8 +571,8 @@ def _fetch(sql: str, params: list) -> list[tuple]:
     queries (DEBUG, a test capturing them, an execute wrapper)."""
     db = connections[DEFAULT_DB_ALIAS]
     if not _preparing() or db.queries_logged or db.execute_wrappers:
-        with _cursor() as cursor:
-            cursor.execute(_numbered(sql) if _preparing() else sql, params)
+        with db.cursor() as cursor:  # logged as any other query
+            cursor.execute(sql, params)
             return cursor.fetchall()
     db.validate_no_broken_transaction()
     with db.wrap_database_errors:
@@ -554,12 +582,20 @@ def _fetch(sql: str, params: list) -> list[tuple]:
 
 
 def _kept_cursor(db: Any) -> Any:
+    """The cursor for the hand-written statements on PostgreSQL, kept with the connection. They
+    are prepared, once per connection (server-side binding; psycopg keeps the prepared
+    statements): they run on every claim, and planning them cost PostgreSQL more than running
+    them. Django leaves prepared statements off for transaction-pooling proxies that do not
+    support them (PgBouncer before 1.21): set ``OUTREACH_CLAIM_PREPARED_STATEMENTS = False``
+    behind one."""
     db.ensure_connection()
     raw = db.connection
     kept = getattr(db, "_outreach_cursor", None)
     if kept is None or kept[0] is not raw or kept[1].closed:
         if raw.prepare_threshold is None:
-            raw.prepare_threshold = sys.maxsize  # see _cursor
+            # Django turns psycopg's preparing off for the whole connection; back on, but for
+            # the statements that ask for it only (ours; client-side binding never prepares).
+            raw.prepare_threshold = sys.maxsize
         kept = (raw, _preparing_cursor_class()(raw))
         db._outreach_cursor = kept
     return kept[1]
@@ -570,6 +606,7 @@ def _numbered(sql: str) -> str:
     """``sql`` with PostgreSQL's own placeholders ($1, $2, …) for its ``%s``: psycopg then takes
     the text as it is, where it would parse it on every run (it caches its parsing of short
     statements only, and some of ours are longer)."""
+    assert "%%" not in sql, "no literal % in the hand-written statements"
     numbers = iter(range(1, sql.count("%s") + 1))
     return re.sub(r"%s", lambda _match: f"${next(numbers)}", sql)
 
@@ -578,23 +615,6 @@ def _preparing() -> bool:
     return connection.vendor == "postgresql" and getattr(
         settings, "OUTREACH_CLAIM_PREPARED_STATEMENTS", True
     )
-
-
-def _cursor() -> Any:
-    """A cursor for the hand-written statements. On PostgreSQL they are prepared, once per
-    connection (server-side binding; psycopg keeps the prepared statements): they run on every
-    claim, and planning them cost PostgreSQL more than running them. Django leaves prepared
-    statements off for transaction-pooling proxies that do not support them (PgBouncer before
-    1.21): set ``OUTREACH_CLAIM_PREPARED_STATEMENTS = False`` behind one."""
-    if not _preparing():
-        return connection.cursor()
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw.prepare_threshold is None:
-        # Django turns psycopg's preparing off for the whole connection; back on, but for the
-        # statements that ask for it only (ours; client-side binding never prepares).
-        raw.prepare_threshold = sys.maxsize
-    return connection._prepare_cursor(_preparing_cursor_class()(raw))
 
 
 @lru_cache(maxsize=1)

@@ -6,9 +6,11 @@ from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils import translation
 
 from customers.models import DoNotContact, ProductRefusal, SegmentationRun
+from outreach import claiming
 from outreach.claiming import claim_next, claim_release, claim_verify, claims_expire
 from outreach.models import (
     CampaignMember,
@@ -321,8 +323,23 @@ def test_an_agent_holding_claims_in_two_campaigns_gets_the_older_one_back(
 def claim_path(request, monkeypatch):
     """Both ways a claim is made on PostgreSQL: one statement for one campaign, or the survey
     and a lock per lane (several campaigns; the only way on SQLite)."""
-    if request.param == "step by step":
-        monkeypatch.setattr("outreach.claiming._claims_in_one_statement", lambda: False)
+    if request.param == "one statement":
+        if connection.vendor != "postgresql":
+            pytest.skip("claims in one statement need PostgreSQL")
+        # It must not fall back to the survey (which would pass these tests too) but for a
+        # campaign that cannot be worked.
+        original = claiming._claim_in_one
+
+        def must_claim(campaign, *args, **kwargs):
+            result = original(campaign, *args, **kwargs)
+            if result is None:
+                campaign.refresh_from_db()
+                assert campaign.state != "running", "the one-statement claim fell back"
+            return result
+
+        monkeypatch.setattr(claiming, "_claim_in_one", must_claim)
+    else:
+        monkeypatch.setattr(claiming, "_claims_in_one_statement", lambda: False)
     return request.param
 
 
@@ -377,9 +394,7 @@ def test_a_campaign_changed_between_claims_is_read_again(
     assert claim_next(agent=agent_x, campaign=stale, now=now).member is None
 
 
-def test_an_agent_taken_off_the_team_claims_nothing_more(
-    running_campaign, team, agent_x, now, claim_path
-):
+def test_an_agent_taken_off_the_team_claims_nothing_more(running_campaign, team, agent_x, now):
     member_of(running_campaign, rank=1)
     member_of(running_campaign, rank=2)
     first = claim_next(agent=agent_x, campaign=running_campaign, now=now).member
@@ -393,3 +408,110 @@ def test_an_agent_taken_off_the_team_claims_nothing_more(
         result = claim_next(agent=agent_x, campaign=running_campaign, now=now)
     assert result.member is None
     assert "not on any running campaign" in result.message
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("mode", ["pull", "round_robin", "owner"])
+@pytest.mark.parametrize("channel", ["call", "email"])
+@pytest.mark.parametrize("cap", [0, 3])
+@pytest.mark.parametrize("product", ["", "WATER-SERVER"])
+def test_one_campaign_is_claimed_in_one_statement_whatever_its_settings(
+    postgres, team, agent_x, now, monkeypatch, mode, channel, cap, product
+):
+    """Every kind of campaign (lanes by assignment mode; facts by channel, frequency cap and
+    refusal product) is claimed by the one statement, without the survey, and the facts it
+    reads let an eligible customer through and stop a refused one."""
+    from customers.models import ConsentRecord
+
+    campaign = CampaignFactory(
+        state="running",
+        assignment_mode=mode,
+        channel=channel,
+        frequency_cap_contacts=cap,
+        product=product,
+    )
+    team.campaigns.add(campaign)
+    owner = agent_x if mode != "pull" else None
+    refused = member_of(campaign, rank=1, owner=owner)
+    eligible = member_of(campaign, rank=2, owner=owner)
+    for member in (refused, eligible):
+        ConsentRecord.objects.create(
+            customer=member.customer,
+            channel="email",
+            status=ConsentRecord.Status.GRANTED,
+            source="form",
+            recorded_at=now - timedelta(days=30),
+        )
+    DoNotContact.objects.create(
+        scope=DoNotContact.Scope.CUSTOMER, customer=refused.customer, reason="request"
+    )
+
+    def no_survey(*args, **kwargs):
+        raise AssertionError("the claim fell back to the survey")
+
+    monkeypatch.setattr(claiming, "_campaigns_to_work", no_survey)
+    first = claim_next(agent=agent_x, campaign=campaign, now=now)
+    second = claim_next(agent=agent_x, campaign=campaign, now=now)
+
+    assert first.member.pk == eligible.pk and first.skipped == {"do_not_contact": 1}
+    assert second.member.pk == eligible.pk and second.resumed
+    refused.refresh_from_db()
+    assert refused.status == MemberStatus.EXCLUDED
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_same_agent_claiming_twice_at_once_gets_one_claim(
+    postgres, running_campaign, agent_x, now
+):
+    """A double click or two tabs: the second claim waits on the first's, then hands back that
+    same member as held instead of failing on the one-claim-per-agent rule."""
+    import threading
+    import time
+
+    from django.db import connections, transaction
+
+    member_of(running_campaign, rank=1)
+    member_of(running_campaign, rank=2)
+    results, holding, release = {}, threading.Event(), threading.Event()
+
+    def first():
+        try:
+            with transaction.atomic():
+                results["first"] = claim_next(agent=agent_x, campaign=running_campaign, now=now)
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    def second():
+        try:
+            results["second"] = claim_next(agent=agent_x, campaign=running_campaign, now=now)
+        except Exception as error:  # reported below
+            results["second"] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert holding.wait(10)
+    threads[1].start()
+    with connection.cursor() as cursor:  # the second claim is waiting on the first's lock
+        for _ in range(100):
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                " AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the second claim never waited on the first")
+    release.set()
+    for thread in threads:
+        thread.join(10)
+
+    assert not isinstance(results["second"], Exception), results["second"]
+    assert results["second"].member.pk == results["first"].member.pk
+    assert results["second"].resumed
+    assert CampaignMember.objects.filter(status=MemberStatus.CLAIMED).count() == 1
