@@ -360,7 +360,7 @@ _Copy = tuple[str, pl.DataFrame, Callable[[pl.DataFrame], io.BytesIO]]  # COPY, 
 
 class _Writer:
     """Stores prepared batches on the job's connection from two more threads, so that
-    PostgreSQL stores one batch while this process encodes the next as CSV and reads and
+    PostgreSQL stores one batch while this process encodes the next for COPY and reads and
     normalises the one after (the database never waits for the encoding). At most ``depth``
     batches wait at each step, which bounds memory; the first error stops it."""
 
