@@ -93,8 +93,8 @@ class _ColumnMemo:
     """The normalised value and error of every distinct cell of one column seen so far in a
     file, so that later batches normalise only the cells new to them.
 
-    Dates, names, prefectures, genders, tags … repeat across the whole file, not only within a
-    batch: without this each batch normalises its own copy of the same few thousand values.
+    Dates, prefectures, genders, tags … repeat across the whole file, not only within a batch:
+    without this each batch normalises its own copy of the same few thousand values.
     Whether a column repeats enough is judged on its first batch; one that turns out too
     varied (``LIMIT`` distinct cells) is no longer memoised. A column judged too varied is
     normalised row by row without judging each batch again. Normalisation is a function of
