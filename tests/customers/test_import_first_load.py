@@ -49,6 +49,16 @@ def _staged_only(monkeypatch):
     monkeypatch.setattr(direct, "applies", lambda **kwargs: False)
 
 
+def assert_sources_alike() -> None:
+    """Source "a" (loaded directly) holds exactly what source "b" (staged merge) holds."""
+    assert list(
+        Customer.objects.filter(source="a").order_by("id").values(*CUSTOMER_FIELDS)
+    ) == list(Customer.objects.filter(source="b").order_by("id").values(*CUSTOMER_FIELDS))
+    assert list(
+        Purchase.objects.filter(source="a").order_by("line_key").values(*PURCHASE_FIELDS)
+    ) == list(Purchase.objects.filter(source="b").order_by("line_key").values(*PURCHASE_FIELDS))
+
+
 def _errors(job):
     return sorted(ImportRowError.objects.filter(job=job).values_list("row_number", "code", "value"))
 
@@ -72,12 +82,7 @@ def test_a_first_load_stores_what_the_staged_merge_stores(postgres, monkeypatch)
         assert [getattr(direct_job, c) for c in counts] == [getattr(staged_job, c) for c in counts]
         assert _errors(direct_job) == _errors(staged_job)
         assert direct_job.preview == staged_job.preview
-    assert list(
-        Customer.objects.filter(source="a").order_by("id").values(*CUSTOMER_FIELDS)
-    ) == list(Customer.objects.filter(source="b").order_by("id").values(*CUSTOMER_FIELDS))
-    assert list(
-        Purchase.objects.filter(source="a").order_by("line_key").values(*PURCHASE_FIELDS)
-    ) == list(Purchase.objects.filter(source="b").order_by("line_key").values(*PURCHASE_FIELDS))
+    assert_sources_alike()
     assert (direct_customers.created_count, direct_purchases.created_count) == (4, 3)
     assert {code for _row, code, _value in _errors(direct_purchases)} == {
         "unknown_customer",
@@ -306,12 +311,7 @@ def test_a_first_load_stores_backslashes_quotes_and_null_lookalikes_as_written(
 
     assert "load" in direct_customers.timings and "load" in direct_purchases.timings
     assert (direct_customers.created_count, direct_purchases.created_count) == (3, 2)
-    assert list(
-        Customer.objects.filter(source="a").order_by("id").values(*CUSTOMER_FIELDS)
-    ) == list(Customer.objects.filter(source="b").order_by("id").values(*CUSTOMER_FIELDS))
-    assert list(
-        Purchase.objects.filter(source="a").order_by("line_key").values(*PURCHASE_FIELDS)
-    ) == list(Purchase.objects.filter(source="b").order_by("line_key").values(*PURCHASE_FIELDS))
+    assert_sources_alike()
     first = Customer.objects.get(source="a", external_id="C\\1")
     assert (first.name, first.address) == ("\\N", 'C:\\new\\table "x"')
     assert first.attributes == {"メモ": "\\"}

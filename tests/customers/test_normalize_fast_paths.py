@@ -43,6 +43,12 @@ def test_plain_characters_need_no_cleanup():
     assert not any(c.isspace() for c in plain.to_list())
 
 
+def assert_same(result, general) -> None:
+    """The shortcut's values and errors are the general path's, cell for cell."""
+    assert result.values.to_list() == general.values.to_list()
+    assert result.errors.to_list() == general.errors.to_list()
+
+
 @settings(max_examples=300, deadline=None)
 @given(cells=st.lists(st.one_of(st.none(), _CELLS), min_size=1, max_size=40))
 def test_prepare_gives_what_the_full_cleanup_gives(cells):
@@ -126,8 +132,7 @@ def test_the_domestic_phone_shortcut_gives_what_the_general_path_gives(cells):
 
     result = normalize.normalize_phone(series, region="JP")
 
-    assert result.values.to_list() == general.values.to_list()
-    assert result.errors.to_list() == general.errors.to_list()
+    assert_same(result, general)
 
 
 @settings(max_examples=200, deadline=None)
@@ -150,8 +155,7 @@ def test_the_domestic_shortcut_cases():
     assert normalize._domestic_shortcut("JP")
     general = normalize._phone_rows(series, "JP")
     result = normalize.normalize_phone(series, region="JP")
-    assert result.values.to_list() == general.values.to_list()
-    assert result.errors.to_list() == general.errors.to_list()
+    assert_same(result, general)
     assert result.values.to_list()[:4] == [
         "+819012345678",
         "+81312345678",
@@ -214,8 +218,7 @@ def test_the_postal_code_shortcut_gives_what_the_general_path_gives(cells):
 
     result = normalize.normalize_postal_code(series, region="JP")
 
-    assert result.values.to_list() == general.values.to_list()
-    assert result.errors.to_list() == general.errors.to_list()
+    assert_same(result, general)
 
 
 def _memo_batches() -> list[pl.DataFrame]:
@@ -287,8 +290,7 @@ def test_the_email_shortcut_gives_what_the_general_path_gives(cells):
 
     result = normalize.normalize_email(series)
 
-    assert result.values.to_list() == general.values.to_list()
-    assert result.errors.to_list() == general.errors.to_list()
+    assert_same(result, general)
 
 
 def test_the_email_shortcut_cases():
@@ -303,8 +305,7 @@ def test_the_email_shortcut_cases():
     series = pl.Series(cells, dtype=pl.String)
     general = normalize._email_rows(series)
     result = normalize.normalize_email(series)
-    assert result.values.to_list() == general.values.to_list()
-    assert result.errors.to_list() == general.errors.to_list()
+    assert_same(result, general)
     assert result.values.to_list()[:2] == ["taro@example.jp", "Taro.Y@example.jp"]
 
 
