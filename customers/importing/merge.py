@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.importing.records import error_message
@@ -115,7 +115,7 @@ def _bulk_load(table: str, inserting: int, *, unique: bool = False) -> Iterator[
     referencing: list[tuple[str, str, str]] = []
     if unique:
         referencing = _referencing_foreign_keys(table)
-        if _lock_if_empty({other for other, _name, _definition in referencing} - {table}):
+        if _lock_if_empty(table, {other for other, _name, _definition in referencing} - {table}):
             types += "pu"
         else:
             types += "u"
@@ -190,13 +190,16 @@ def _referencing_foreign_keys(table: str) -> list[tuple[str, str, str]]:
         return list(cursor.fetchall())
 
 
-def _lock_if_empty(tables: set[str]) -> bool:
-    """Whether all ``tables`` are empty, and if so keep them so until the transaction ends.
+def _lock_if_empty(table: str, tables: set[str]) -> bool:
+    """Whether all ``tables`` (those whose foreign keys point at ``table``) are empty, and if
+    so keep them so until the transaction ends.
 
     Checked once without a lock, so that tables with rows are not locked; then again under an
-    exclusive lock, taken before the load locks its own table: a transaction writing one of
-    them and then reading the loaded table (a foreign key check) finishes first instead of
-    deadlocking with the load.
+    exclusive lock on ``table`` and them, ``table`` first: a transaction that has read
+    ``table`` and now writes one of the others (a segmentation run, a launch, a do-not-contact
+    entry) gets its write and finishes before the load goes on, instead of deadlocking with
+    it. If they are no longer empty by then, the locks are given back (savepoint) and the load
+    keeps the primary key.
     """
     if not tables:
         return True
@@ -208,11 +211,16 @@ def _lock_if_empty(tables: set[str]) -> bool:
 
     if not empty():
         return False
+    savepoint = transaction.savepoint()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"LOCK TABLE {', '.join(quote(t) for t in ordered)} IN ACCESS EXCLUSIVE MODE"
+            f"LOCK TABLE {', '.join(quote(t) for t in [table, *ordered])} IN ACCESS EXCLUSIVE MODE"
         )
-    return empty()
+    if empty():
+        transaction.savepoint_commit(savepoint)
+        return True
+    transaction.savepoint_rollback(savepoint)
+    return False
 
 
 def lock_source(source: str) -> None:

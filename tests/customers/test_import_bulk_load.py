@@ -159,3 +159,69 @@ def test_a_first_load_keeps_the_primary_key_when_other_tables_point_at_customers
     assert _index_definitions("customers_customer") == before
     assert _foreign_keys_to("customers_customer") == references
     assert DoNotContact.objects.get().customer == other
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_first_load_waits_for_a_session_that_read_customers_and_writes_a_table_pointing_at_them(
+    postgres, monkeypatch
+):
+    """A segmentation run, a launch or a do-not-contact entry reads customers and then writes a
+    table whose foreign key points at them, in one transaction. A first load into an empty
+    system that starts meanwhile waits for it and goes on; neither side is aborted."""
+    import threading
+    import time
+
+    from django.db import connections, transaction
+
+    from customers.models import DoNotContact
+
+    Customer.objects.create(source="crm", external_id="X1", name="既存")
+    monkeypatch.setattr(merge, "BULK_LOAD_MIN_ROWS", 2)
+    read, other = threading.Event(), []
+
+    def reads_then_writes():
+        try:
+            with transaction.atomic():
+                customer = Customer.objects.get(source="crm")
+                read.set()
+                time.sleep(1.0)  # meanwhile the first load of "shop" starts
+                DoNotContact.objects.create(scope="customer", customer=customer, reason="request")
+            other.append("ok")
+        except Exception as error:  # reported below
+            other.append(f"{type(error).__name__}: {error}")
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=reads_then_writes)
+    thread.start()
+    assert read.wait(10)
+    text = "顧客ID,氏名\n" + "".join(f"C{i},顧客{i}\n" for i in range(20))
+    job = run_import("customers", text, source="shop")
+    thread.join(10)
+
+    assert other == ["ok"]
+    assert_reconciles(job)
+    assert job.created_count == 20
+    assert DoNotContact.objects.count() == 1
+
+
+@pytest.mark.postgres_only
+def test_tables_found_no_longer_empty_under_the_lock_are_not_kept_locked(postgres, monkeypatch):
+    """The emptiness of the tables pointing at customers is checked again under the lock; if a
+    row arrived meanwhile the load keeps the primary key and gives the locks back at once."""
+    from django.db import transaction
+
+    customer = Customer.objects.create(source="crm", external_id="X1", name="既存")
+    checks = iter([True, False])  # empty before the lock, not under it
+    monkeypatch.setattr(merge, "_fetchone", lambda sql, params=None: [next(checks)])
+
+    with transaction.atomic():
+        assert not merge._lock_if_empty("customers_customer", {"customers_donotcontact"})
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT relation::regclass::text FROM pg_locks WHERE pid = pg_backend_pid()"
+                " AND mode = 'AccessExclusiveLock' AND relation IS NOT NULL"
+            )
+            assert cursor.fetchall() == []
+    assert Customer.objects.filter(pk=customer.pk).exists()
