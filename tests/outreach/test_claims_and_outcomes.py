@@ -515,3 +515,29 @@ def test_the_same_agent_claiming_twice_at_once_gets_one_claim(
     assert results["second"].member.pk == results["first"].member.pk
     assert results["second"].resumed
     assert CampaignMember.objects.filter(status=MemberStatus.CLAIMED).count() == 1
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_claims_work_without_prepared_statements_and_while_queries_are_captured(
+    postgres, running_campaign, agent_x, agent_y, now, settings
+):
+    """Behind a transaction-pooling proxy prepared statements are switched off; under DEBUG or
+    a test capturing queries the statements go through Django's cursor and are logged."""
+    from django.test.utils import CaptureQueriesContext
+
+    first = member_of(running_campaign, rank=1)
+    second = member_of(running_campaign, rank=2)
+    settings.OUTREACH_CLAIM_PREPARED_STATEMENTS = False
+    connection.close()  # a fresh connection: nothing prepared on it yet
+
+    assert claim_next(agent=agent_x, campaign=running_campaign, now=now).member.pk == first.pk
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements")
+        assert cursor.fetchone()[0] == 0
+
+    settings.OUTREACH_CLAIM_PREPARED_STATEMENTS = True
+    with CaptureQueriesContext(connection) as captured:
+        result = claim_next(agent=agent_y, campaign=running_campaign, now=now)
+    assert result.member.pk == second.pk
+    assert any("FOR UPDATE SKIP LOCKED" in (query["sql"] or "") for query in captured)
