@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy
 
 from campaigns.models import Campaign, CampaignResultSnapshot, CampaignState
 from campaigns.services import EDITABLE_STATES, campaign_transition
+from config.admin_actions import ReadOnlyAdmin
 from customers.segmentation.conditions import validate_conditions
 
 
@@ -48,10 +49,11 @@ class CampaignAdmin(admin.ModelAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
-    def _transition_all(self, request, queryset, to_state: str, done_message: str) -> None:
+    def _each(self, request, queryset, act, done_message: str) -> None:
+        """``act(campaign)`` on every selected campaign; a refusal is reported per campaign."""
         for campaign in queryset.order_by("pk"):
             try:
-                campaign_transition(campaign=campaign, to_state=to_state, by=request.user)
+                act(campaign)
             except ValidationError as error:
                 self.message_user(
                     request,
@@ -64,22 +66,26 @@ class CampaignAdmin(admin.ModelAdmin):
                     request, done_message % {"name": campaign}, level=messages.SUCCESS
                 )
 
+    def _transition_all(self, request, queryset, to_state: str, done_message: str) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda campaign: campaign_transition(
+                campaign=campaign, to_state=to_state, by=request.user
+            ),
+            done_message,
+        )
+
     @admin.action(description=gettext_lazy("Launch selected scheduled campaigns"))
     def launch_campaigns(self, request, queryset):
         from outreach.launch import campaign_launch_start
 
-        for campaign in queryset.order_by("pk"):
-            try:
-                campaign_launch_start(campaign=campaign, by=request.user)
-            except ValidationError as error:
-                self.message_user(
-                    request,
-                    _("“%(name)s”: %(error)s")
-                    % {"name": campaign, "error": " ".join(error.messages)},
-                    level=messages.ERROR,
-                )
-            else:
-                self.message_user(request, _("“%(name)s”: launch started.") % {"name": campaign})
+        self._each(
+            request,
+            queryset,
+            lambda campaign: campaign_launch_start(campaign=campaign, by=request.user),
+            _("“%(name)s”: launch started."),
+        )
 
     @admin.action(description=gettext_lazy("Pause selected campaigns"))
     def pause_campaigns(self, request, queryset):
@@ -91,7 +97,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(CampaignResultSnapshot)
-class CampaignResultSnapshotAdmin(admin.ModelAdmin):
+class CampaignResultSnapshotAdmin(ReadOnlyAdmin):
     """Read-only: the pre-aggregated campaign results, refreshed by campaigns.results."""
 
     list_display = (
@@ -107,9 +113,3 @@ class CampaignResultSnapshotAdmin(admin.ModelAdmin):
     list_select_related = ("campaign",)
     date_hierarchy = "computed_at"
     readonly_fields = [f.name for f in CampaignResultSnapshot._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

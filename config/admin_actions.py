@@ -1,8 +1,10 @@
-"""Admin actions that ask for a choice first (an intermediate form), shared by the apps' admins."""
+"""Admin pieces shared by the apps' admins: read-only model admins, and actions that ask for a
+choice first (an intermediate form)."""
 
 from __future__ import annotations
 
 from django import forms
+from django.contrib import admin
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
@@ -43,3 +45,19 @@ def action_form_step(
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }
     return None, TemplateResponse(request, "admin/action_form.html", context)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the system writes (snapshots, audits, rebuilt tables): viewable, never added or
+    changed here; deleted only if ``deletable``."""
+
+    deletable = True
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self.deletable and super().has_delete_permission(request, obj)

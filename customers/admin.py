@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from config.admin_actions import action_form_step
+from config.admin_actions import ReadOnlyAdmin, action_form_step
 from customers.filters import customer_search_q
 from customers.models import (
     CategoryAffinity,
@@ -320,8 +320,10 @@ class LtvSettingsAdmin(admin.ModelAdmin):
 
 
 @admin.register(CategoryAffinity)
-class CategoryAffinityAdmin(admin.ModelAdmin):
+class CategoryAffinityAdmin(ReadOnlyAdmin):
     """Read-only: rebuilt from purchases by customers.services.affinity (nightly, after imports)."""
+
+    deletable = False
 
     list_display = (
         "category",
@@ -335,18 +337,9 @@ class CategoryAffinityAdmin(admin.ModelAdmin):
     search_fields = ("=category", "=other_category")
     ordering = ("category", "-confidence")
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(KpiSnapshot)
-class KpiSnapshotAdmin(admin.ModelAdmin):
+class KpiSnapshotAdmin(ReadOnlyAdmin):
     """Read-only: rebuilt set-based by customers.kpis."""
 
     list_display = (
@@ -366,9 +359,3 @@ class KpiSnapshotAdmin(admin.ModelAdmin):
     list_select_related = ("segment",)
     date_hierarchy = "period_start"
     ordering = ("-period_start", "period", "segment__position")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from config.admin_actions import action_form_step
+from config.admin_actions import ReadOnlyAdmin, action_form_step
 from config.roles import ADMIN, user_has_role
 from outreach.assignment import assignable_agents, members_reassign
 from outreach.models import (
@@ -215,7 +215,9 @@ def _agent_label(profile: AgentProfile) -> str:
 
 
 @admin.register(ContactAttempt)
-class ContactAttemptAdmin(admin.ModelAdmin):
+class ContactAttemptAdmin(ReadOnlyAdmin):
+    """Read-only: outcomes are logged through the outcome service (outreach.outcomes)."""
+
     list_display = (
         "attempted_at",
         "campaign",
@@ -235,16 +237,12 @@ class ContactAttemptAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in ContactAttempt._meta.fields]
     show_full_result_count = False
 
-    def has_add_permission(self, request) -> bool:
-        return False  # outcomes are logged through the outcome service
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(CustomerCardView)
-class CustomerCardViewAdmin(admin.ModelAdmin):
+class CustomerCardViewAdmin(ReadOnlyAdmin):
     """The audit of customer-card views: read-only, for admins and supervisors."""
+
+    deletable = False
 
     list_display = ("viewed_at", "user", "customer", "reason", "member", "ip_address")
     list_filter = ("reason",)
@@ -254,18 +252,9 @@ class CustomerCardViewAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in CustomerCardView._meta.fields]
     show_full_result_count = False
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(AgentDailyStats)
-class AgentDailyStatsAdmin(admin.ModelAdmin):
+class AgentDailyStatsAdmin(ReadOnlyAdmin):
     """Read-only: rebuilt from the attempts by outreach.performance."""
 
     list_display = (
@@ -286,17 +275,13 @@ class AgentDailyStatsAdmin(admin.ModelAdmin):
     date_hierarchy = "day"
     show_full_result_count = False
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(LogEntry)
-class LogEntryAdmin(admin.ModelAdmin):
+class LogEntryAdmin(ReadOnlyAdmin):
     """The audit log of changes made in the admin, read-only and for admins only (not
     supervisors): who changed what, when, and Django's summary of the change."""
+
+    deletable = False
 
     list_display = (
         "action_time",
@@ -325,12 +310,3 @@ class LogEntryAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return self._is_admin(request)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

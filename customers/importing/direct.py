@@ -36,7 +36,12 @@ from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from customers.importing import merge
-from customers.importing.merge import CUSTOMER_NULLABLE_FIELDS, CUSTOMER_TEXT_FIELDS, MergeCounts
+from customers.importing.merge import (
+    CUSTOMER_INSERT_COLUMNS,
+    CUSTOMER_NULLABLE_FIELDS,
+    CUSTOMER_TEXT_FIELDS,
+    MergeCounts,
+)
 from customers.importing.records import BatchResult
 from customers.importing.staging import COPY_CHUNK, error_rows, errors_copy_sql, is_postgres, quote
 from customers.models import Customer, ImportKind, Purchase
@@ -177,17 +182,7 @@ class _CustomerRows:
     """Staged customer records -> rows of the customer table (defaults as the staged INSERT)."""
 
     def __init__(self, source: str, match_by: list[str], default_country: str, now: str) -> None:
-        self.columns = (
-            "source",
-            *CUSTOMER_TEXT_FIELDS,
-            *CUSTOMER_NULLABLE_FIELDS,
-            "country",
-            "birth_date",
-            "tags",
-            "attributes",
-            "created_at",
-            "updated_at",
-        )
+        self.columns = CUSTOMER_INSERT_COLUMNS
         self.source, self.default_country, self.now = source, default_country, now
         self.constants = {"source": source, "created_at": now, "updated_at": now}
         # Without an external id a row is grouped by its match key (staged merge: mobile phone,

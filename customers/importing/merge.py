@@ -48,6 +48,18 @@ CUSTOMER_TEXT_FIELDS = (
     "time_zone",
 )
 CUSTOMER_NULLABLE_FIELDS = ("external_id", "email", "phone", "mobile_phone")
+# The columns a new customer is inserted with, by the staged merge and the direct first load.
+CUSTOMER_INSERT_COLUMNS = (
+    "source",
+    *CUSTOMER_TEXT_FIELDS,
+    *CUSTOMER_NULLABLE_FIELDS,
+    "country",
+    "birth_date",
+    "tags",
+    "attributes",
+    "created_at",
+    "updated_at",
+)
 
 
 @dataclass
@@ -433,17 +445,6 @@ def merge_customers(
         [now],
         step="update",
     )
-    insert_columns = [
-        "source",
-        *CUSTOMER_TEXT_FIELDS,
-        *CUSTOMER_NULLABLE_FIELDS,
-        "country",
-        "birth_date",
-        "tags",
-        "attributes",
-        "created_at",
-        "updated_at",
-    ]
     values = [
         "%s",
         *(f"COALESCE(f.{quote(c)}, '')" for c in CUSTOMER_TEXT_FIELDS),
@@ -457,7 +458,7 @@ def merge_customers(
     ]
     with _bulk_load(Customer._meta.db_table, created):
         _execute(
-            f"INSERT INTO {customers} ({', '.join(quote(c) for c in insert_columns)}) "
+            f"INSERT INTO {customers} ({', '.join(quote(c) for c in CUSTOMER_INSERT_COLUMNS)}) "
             f"SELECT {', '.join(values)} FROM {folded} f WHERE f.target_id IS NULL ORDER BY f.first_row",
             [source, default_country, now, now],
             step="insert",
