@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import _django
+from _db import without_secondary_indexes
+from _timing import percentile, step
 
 _django.setup()
 
@@ -117,86 +119,34 @@ FROM (SELECT c.id AS campaign_id, g AS customer_id
 """
 
 
-def _without_secondary_indexes(table: str, statement: str, params: dict) -> None:
-    """Run a bulk INSERT with the table's secondary indexes and constraints dropped, then put
-    back exactly the definitions PostgreSQL reports (faster than maintaining them row by row)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = %s::regclass AND contype IN ('u', 'f')",
-            [table],
-        )
-        constraints = cursor.fetchall()
-        cursor.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT IN "
-            "(SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
-            [table, table],
-        )
-        indexes = cursor.fetchall()
-        for name, _definition in constraints:
-            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-        for name, _definition in indexes:
-            cursor.execute(f'DROP INDEX "{name}"')
-        cursor.execute(statement, params)
-        for _name, definition in indexes:
-            cursor.execute(definition)
-        for name, definition in constraints:
-            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
-        cursor.execute(f"ANALYZE {table}")
-
-
-def _step(label: str, started: float) -> float:
-    now = time.perf_counter()
-    print(f"  {label}: {now - started:.1f} s", flush=True)
-    return now
-
-
-def generate(args: argparse.Namespace) -> None:
-    """Fill an empty migrated database with the benchmark data set."""
-    from datetime import date
-
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-
-    from campaigns.models import Campaign, CampaignKind, CampaignState
-    from config.roles import AGENT
-    from customers.models import Channel, Customer
-    from customers.services.affinity import category_affinity_rebuild
-    from customers.services.segments import segmentation_run
-
-    if Customer.objects.exists():
-        raise SystemExit("The database already has customers; generate into an empty one.")
-    params = {
-        "customers": args.customers,
-        "purchases": args.purchases,
-        "categories": args.categories,
-        "attempts": args.attempts,
-    }
-    started = clock = time.perf_counter()
-    print(f"generating into {connection.settings_dict['NAME']}: {params}", flush=True)
+def customers_and_purchases(params: dict, clock: float) -> float:
+    """Write ``params["customers"]`` customers and ``params["purchases"]`` purchase lines (the
+    skewed generator above) and move the id sequences past them; prints a step for each and
+    returns the clock after the last."""
     with connection.cursor() as cursor:
         cursor.execute(CUSTOMERS_SQL, params)
         cursor.execute(
             "SELECT setval(pg_get_serial_sequence('customers_customer', 'id'), %s)",
-            [args.customers],
+            [params["customers"]],
         )
         cursor.execute("ANALYZE customers_customer")
-    clock = _step("customers", clock)
-    _without_secondary_indexes("customers_purchase", PURCHASES_SQL, params)
+    clock = step("customers", clock)
+    without_secondary_indexes("customers_purchase", PURCHASES_SQL, params)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT setval(pg_get_serial_sequence('customers_purchase', 'id'), %s)",
-            [args.purchases],
+            [params["purchases"]],
         )
-    clock = _step("purchases", clock)
+    return step("purchases", clock)
 
-    agents = Group.objects.get(name=AGENT)
-    users = get_user_model()
-    for n in range(20):
-        user = users.objects.create_user(f"bench-agent-{n:02d}", password=None)
-        user.first_name, user.last_name = f"Agent{n:02d}", "ベンチ"
-        user.save()
-        user.groups.add(agents)
+
+def create_campaigns() -> None:
+    """The five running call campaigns the generated contact attempts belong to."""
+    from datetime import date
+
+    from campaigns.models import Campaign, CampaignKind, CampaignState
+    from customers.models import Channel
+
     for n in range(5):
         Campaign.objects.create(
             name=f"Bench campaign {n}",
@@ -210,24 +160,50 @@ def generate(args: argparse.Namespace) -> None:
             disclosure_product="サンプル",
             disclosure_purpose="ご案内のお電話です",
         )
-    _without_secondary_indexes("outreach_contactattempt", ATTEMPTS_SQL, params)
-    _without_secondary_indexes("outreach_campaignmember", MEMBERS_SQL, params)
-    clock = _step("campaigns, attempts, members", clock)
+
+
+def generate(args: argparse.Namespace) -> None:
+    """Fill an empty migrated database with the benchmark data set."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from config.roles import AGENT
+    from customers.models import Customer
+    from customers.services.affinity import category_affinity_rebuild
+    from customers.services.segments import segmentation_run
+
+    if Customer.objects.exists():
+        raise SystemExit("The database already has customers; generate into an empty one.")
+    params = {
+        "customers": args.customers,
+        "purchases": args.purchases,
+        "categories": args.categories,
+        "attempts": args.attempts,
+    }
+    started = clock = time.perf_counter()
+    print(f"generating into {connection.settings_dict['NAME']}: {params}", flush=True)
+    clock = customers_and_purchases(params, clock)
+
+    agents = Group.objects.get(name=AGENT)
+    users = get_user_model()
+    for n in range(20):
+        user = users.objects.create_user(f"bench-agent-{n:02d}", password=None)
+        user.first_name, user.last_name = f"Agent{n:02d}", "ベンチ"
+        user.save()
+        user.groups.add(agents)
+    create_campaigns()
+    without_secondary_indexes("outreach_contactattempt", ATTEMPTS_SQL, params)
+    without_secondary_indexes("outreach_campaignmember", MEMBERS_SQL, params)
+    clock = step("campaigns, attempts, members", clock)
 
     run = segmentation_run(cause="manual")
-    clock = _step(f"segmentation ({run.customers_scored:,} scored)", clock)
+    clock = step(f"segmentation ({run.customers_scored:,} scored)", clock)
     pairs = category_affinity_rebuild()
-    clock = _step(f"category affinity ({pairs:,} pairs)", clock)
+    clock = step(f"category affinity ({pairs:,} pairs)", clock)
     with connection.cursor() as cursor:  # autocommit: what autovacuum would have done by now
         for table in ("customers_purchase", "outreach_contactattempt", "outreach_campaignmember"):
             cursor.execute(f"VACUUM (ANALYZE) {table}")
     print(f"done in {time.perf_counter() - started:.0f} s")
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 def _explain(customer_id: int) -> dict[str, str]:
@@ -309,8 +285,8 @@ def run(args: argparse.Namespace) -> None:
     summary = {
         "requests": len(timings),
         "p50_ms": round(statistics.median(timings), 2),
-        "p95_ms": round(_percentile(timings, 0.95), 2),
-        "p99_ms": round(_percentile(timings, 0.99), 2),
+        "p95_ms": round(percentile(timings, 0.95), 2),
+        "p99_ms": round(percentile(timings, 0.99), 2),
         "max_ms": round(max(timings), 2),
         "mean_ms": round(statistics.fmean(timings), 2),
         "queries_min": min(query_counts),

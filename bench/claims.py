@@ -51,10 +51,11 @@ import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 from unittest import mock
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import psycopg
+
+from bench._db import ensure_database
 
 DB_NAME = "retention_bench_queue"
 PRODUCT = "WATER-SERVER"
@@ -91,15 +92,7 @@ SERVER = ARGS.server.rstrip("/")
 DSN = f"{SERVER}/{DB_NAME}"
 
 
-def _ensure_database() -> None:
-    parts = urlsplit(SERVER)
-    admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", "", ""))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-_ensure_database()
+ensure_database(SERVER, DB_NAME)
 os.environ["DATABASE_URL"] = DSN  # never the database DATABASE_URL names (another bench's)
 os.environ["DATABASE_CONN_MAX_AGE"] = "0"
 

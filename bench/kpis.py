@@ -35,7 +35,9 @@ import _django
 _django.setup()
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # settings rewrite sys.path
 
-from card import CUSTOMERS_SQL, PURCHASES_SQL, _without_secondary_indexes  # noqa: E402
+from _db import without_secondary_indexes  # noqa: E402
+from _timing import percentile, step  # noqa: E402
+from card import create_campaigns, customers_and_purchases  # noqa: E402
 from django.db import connection  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -97,22 +99,14 @@ FROM (
 """
 
 
-def _step(label: str, started: float) -> float:
-    now = time.perf_counter()
-    print(f"  {label}: {now - started:.1f} s", flush=True)
-    return now
-
-
 def generate(args: argparse.Namespace) -> None:
     """Fill an empty migrated database with the benchmark data set."""
-    from datetime import date
-
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
-    from campaigns.models import Campaign, CampaignKind, CampaignState
+    from campaigns.models import Campaign
     from config.roles import AGENT, SUPERVISOR
-    from customers.models import Channel, Customer, SegmentTransition
+    from customers.models import Customer, SegmentTransition
     from outreach.models import AgentProfile, ContactAttempt, Team
 
     params = {
@@ -126,27 +120,13 @@ def generate(args: argparse.Namespace) -> None:
     # Each step is skipped when its data is there, so an interrupted run can be resumed.
     wrote = not ContactAttempt.objects.exists()
     if not Customer.objects.exists():
-        with connection.cursor() as cursor:
-            cursor.execute(CUSTOMERS_SQL, params)
-            cursor.execute(
-                "SELECT setval(pg_get_serial_sequence('customers_customer', 'id'), %s)",
-                [args.customers],
-            )
-            cursor.execute("ANALYZE customers_customer")
-        clock = _step("customers", clock)
-        _without_secondary_indexes("customers_purchase", PURCHASES_SQL, params)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT setval(pg_get_serial_sequence('customers_purchase', 'id'), %s)",
-                [args.purchases],
-            )
-        clock = _step("purchases", clock)
+        clock = customers_and_purchases(params, clock)
     if not SegmentTransition.objects.exists():
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM customers_segmentationrun")
             cursor.execute(RUNS_SQL, params)
-        _without_secondary_indexes("customers_segmenttransition", TRANSITIONS_SQL, params)
-        clock = _step("segment history", clock)
+        without_secondary_indexes("customers_segmenttransition", TRANSITIONS_SQL, params)
+        clock = step("segment history", clock)
 
     users = get_user_model()
     if not users.objects.filter(username="bench-supervisor").exists():
@@ -160,22 +140,10 @@ def generate(args: argparse.Namespace) -> None:
             user.groups.add(agents)
             AgentProfile.objects.create(user=user, team=teams[n % 3])
     if not Campaign.objects.exists():
-        for n in range(5):
-            Campaign.objects.create(
-                name=f"Bench campaign {n}",
-                kind=CampaignKind.DORMANT_REACTIVATION,
-                channel=Channel.CALL,
-                state=CampaignState.RUNNING,
-                product=f"カテゴリ {n:03d}",
-                starts_on=date(2026, 1, 1),
-                ends_on=date(2027, 12, 31),
-                disclosure_company="株式会社サンプル",
-                disclosure_product="サンプル",
-                disclosure_purpose="ご案内のお電話です",
-            )
+        create_campaigns()
     if not ContactAttempt.objects.exists():
-        _without_secondary_indexes("outreach_contactattempt", ATTEMPTS_SQL, params)
-        clock = _step("campaigns, agents, attempts", clock)
+        without_secondary_indexes("outreach_contactattempt", ATTEMPTS_SQL, params)
+        clock = step("campaigns, agents, attempts", clock)
     if not wrote:
         print("already generated")
         return
@@ -187,12 +155,6 @@ def generate(args: argparse.Namespace) -> None:
         ):
             cursor.execute(f"VACUUM (ANALYZE) {table}")
     print(f"done in {time.perf_counter() - started:.0f} s")
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 def _time_get(client, url: str, requests: int) -> dict:
@@ -207,7 +169,7 @@ def _time_get(client, url: str, requests: int) -> dict:
         "url": url,
         "requests": requests,
         "p50_ms": round(statistics.median(timings) * 1000, 1),
-        "p95_ms": round(_percentile(timings, 0.95) * 1000, 1),
+        "p95_ms": round(percentile(timings, 0.95) * 1000, 1),
         "max_ms": round(max(timings) * 1000, 1),
     }
 

@@ -36,10 +36,9 @@ import os
 import statistics
 import time
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-import psycopg
+from bench._db import ensure_database, without_secondary_indexes
 
 DB_NAME = "retention_bench_results"
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -64,15 +63,7 @@ ARGS = _arguments()
 SERVER = ARGS.server.rstrip("/")
 
 
-def _ensure_database() -> None:
-    parts = urlsplit(SERVER)
-    admin = urlunsplit((parts.scheme, parts.netloc, "/postgres", "", ""))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-_ensure_database()
+ensure_database(SERVER, DB_NAME)
 os.environ["DATABASE_URL"] = f"{SERVER}/{DB_NAME}"
 os.environ["DATABASE_CONN_MAX_AGE"] = "0"
 
@@ -161,33 +152,11 @@ WHERE NOT (c %% 10 = 0 AND ts >= %(launch)s AND random() < 0.15)
 """
 
 
-def _without_secondary_indexes(table: str, statement: str, params: dict) -> float:
-    """Bulk INSERT with the table's secondary indexes and FK/unique constraints dropped, then
-    recreated from the definitions PostgreSQL reports."""
+def _insert(table: str, statement: str, params: dict) -> float:
+    """``without_secondary_indexes`` (no ANALYZE: ``generate`` ends with VACUUM ANALYZE), timed;
+    prints the rows and seconds, returns the seconds."""
     started = time.perf_counter()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = %s::regclass AND contype IN ('u', 'f')",
-            [table],
-        )
-        constraints = cursor.fetchall()
-        cursor.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT IN "
-            "(SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)",
-            [table, table],
-        )
-        indexes = cursor.fetchall()
-        for name, _definition in constraints:
-            cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-        for name, _definition in indexes:
-            cursor.execute(f'DROP INDEX IF EXISTS "{name}"')
-        cursor.execute(statement, params)
-        rows = cursor.rowcount
-        for _name, definition in indexes:
-            cursor.execute(definition)
-        for name, definition in constraints:
-            cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+    rows = without_secondary_indexes(table, statement, params, analyze=False)
     seconds = time.perf_counter() - started
     print(f"  {table:<28} {rows:>11,} rows {seconds:8.1f} s", flush=True)
     return round(seconds, 1)
@@ -217,10 +186,10 @@ def generate() -> dict[str, float]:
         "now": NOW,
     }
     timings = {
-        "customers": _without_secondary_indexes("customers_customer", CUSTOMERS_SQL, params),
-        "members": _without_secondary_indexes("outreach_campaignmember", MEMBERS_SQL, params),
-        "attempts": _without_secondary_indexes("outreach_contactattempt", ATTEMPTS_SQL, params),
-        "purchases": _without_secondary_indexes("customers_purchase", PURCHASES_SQL, params),
+        "customers": _insert("customers_customer", CUSTOMERS_SQL, params),
+        "members": _insert("outreach_campaignmember", MEMBERS_SQL, params),
+        "attempts": _insert("outreach_contactattempt", ATTEMPTS_SQL, params),
+        "purchases": _insert("customers_purchase", PURCHASES_SQL, params),
     }
     with connection.cursor() as cursor:
         cursor.execute(

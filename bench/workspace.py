@@ -78,6 +78,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import _django
+from _timing import percentile
 
 _django.setup("config.settings.production")
 
@@ -259,12 +260,12 @@ class Scenario:
         return {
             "requests": len(self.ms),
             "p50_ms": round(statistics.median(self.ms), 2),
-            "p95_ms": round(_percentile(self.ms, 0.95), 2),
-            "p99_ms": round(_percentile(self.ms, 0.99), 2),
+            "p95_ms": round(percentile(self.ms, 0.95), 2),
+            "p99_ms": round(percentile(self.ms, 0.99), 2),
             "max_ms": round(max(self.ms), 2),
             "mean_ms": round(statistics.fmean(self.ms), 2),
             "cpu_p50_ms": round(statistics.median(self.cpu_ms), 2),
-            "cpu_p95_ms": round(_percentile(self.cpu_ms, 0.95), 2),
+            "cpu_p95_ms": round(percentile(self.cpu_ms, 0.95), 2),
             "sql_share": round(sum(self.sql_ms) / sum(self.ms), 3),
             "queries_min": min(self.queries),
             "queries_max": max(self.queries),
@@ -272,13 +273,13 @@ class Scenario:
             "failures": len(self.failures),
             "failure_examples": self.failures[:5],
             "target_p95_ms": TARGET_P95_MS,
-            "meets_target": _percentile(self.ms, 0.95) <= TARGET_P95_MS and not self.failures,
+            "meets_target": percentile(self.ms, 0.95) <= TARGET_P95_MS and not self.failures,
             "costliest_queries": [
                 {
                     "sql": shape,
                     "per_request": round(len(times) / len(self.ms), 2),
                     "mean_ms": round(statistics.fmean(times), 3),
-                    "p95_ms": round(_percentile(times, 0.95), 3),
+                    "p95_ms": round(percentile(times, 0.95), 3),
                     "total_ms": round(sum(times), 1),
                 }
                 for shape, times in top
@@ -293,12 +294,6 @@ def _shape(sql: str) -> str:
     sql = re.sub(r"\(\?(?:, \?)*\)", "(…)", sql)
     sql = re.sub(r"^(SELECT (?:DISTINCT )?)(?:\"\w+\"\.\"\w+\", )+", r"\1… ", sql)
     return sql[:300]
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))
-    return ordered[index]
 
 
 def _ok_page(marker: str):
