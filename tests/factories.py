@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, time, timedelta
 from decimal import Decimal
 
 import factory
@@ -13,7 +13,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignKind, CampaignState
 from config.roles import AGENT
 from customers.models import Channel, Customer, CustomerRfm, Segment
-from outreach.models import AgentProfile, Team
+from outreach.models import AgentProfile, CampaignMember, Disposition, Team
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):
@@ -113,3 +113,24 @@ def agent_on(team: Team, *, capacity: int = 80, username: str | None = None):
     user = UserFactory(**({"username": username} if username else {}))
     AgentProfile.objects.create(user=user, team=team, capacity=capacity)
     return user
+
+
+def member_of(campaign: Campaign, customer: Customer | None = None, **fields) -> CampaignMember:
+    """A treatment-group member of ``campaign`` (a new customer unless given), due since the
+    day before the campaign was created."""
+    fields.setdefault("due_at", campaign.created_at - timedelta(days=1))
+    fields.setdefault("group", "treatment")
+    return CampaignMember.objects.create(
+        campaign=campaign, customer=customer or CustomerFactory(), **fields
+    )
+
+
+def code(name: str) -> Disposition:
+    """The disposition with code ``name``."""
+    return Disposition.objects.get(code=name)
+
+
+def refreshed(member: CampaignMember) -> CampaignMember:
+    """``member`` reloaded from the database."""
+    member.refresh_from_db()
+    return member

@@ -1,11 +1,9 @@
 """Imports through real processes on PostgreSQL: a Celery worker on Redis, and a worker killed mid-run."""
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -21,22 +19,16 @@ from customers.services.imports import (
     import_resume_stalled,
 )
 from tests.customers.helpers import assert_reconciles
-from tests.workers import broker_reachable, wait_for
+from tests.workers import (
+    ROOT,
+    skip_without_postgres_and_broker,
+    start_celery_worker,
+    stop_celery_worker,
+    subprocess_env,
+    wait_for,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 BROKER = settings.CELERY_BROKER_URL
-
-
-def _subprocess_env(**extra) -> dict:
-    db = settings.DATABASES["default"]
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.test",
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        DJANGO_MEDIA_ROOT=str(settings.MEDIA_ROOT),
-        **extra,
-    )
-    return env
 
 
 def _customers_csv(rows: int) -> bytes:
@@ -47,41 +39,16 @@ def _customers_csv(rows: int) -> bytes:
 
 @pytest.fixture
 def celery_worker_process(transactional_db):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: the worker process must see the test database")
-    if not broker_reachable(BROKER):
-        pytest.skip(f"no Redis broker at {BROKER}")
+    skip_without_postgres_and_broker(BROKER)
     import redis
 
     redis.Redis.from_url(BROKER).flushdb()
     assert celery_app.conf.broker_url == BROKER
-    celery_app.conf.task_always_eager = False
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--loglevel=WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=_subprocess_env(CELERY_BROKER_URL=BROKER),
-    )
+    worker = start_celery_worker(subprocess_env(CELERY_BROKER_URL=BROKER))
     try:
         yield worker
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        celery_app.conf.task_always_eager = True
+        stop_celery_worker(worker)
 
 
 @pytest.mark.celery_worker
@@ -118,7 +85,7 @@ def test_a_worker_killed_mid_import_leaves_a_job_that_resumes_without_duplicates
     runner = subprocess.Popen(
         [sys.executable, "manage.py", "import_run", str(job.pk)],
         cwd=ROOT,
-        env=_subprocess_env(IMPORT_BATCH_ROWS="500"),
+        env=subprocess_env(IMPORT_BATCH_ROWS="500"),
         stdout=subprocess.DEVNULL,
     )
     try:

@@ -21,20 +21,9 @@ from outreach.models import (
     MemberStatus,
 )
 from outreach.outcomes import callback_schedule, contact_log
-from tests.factories import CampaignFactory, CustomerFactory
+from tests.factories import CampaignFactory, CustomerFactory, code, member_of
 
 pytestmark = pytest.mark.django_db
-
-
-def member_of(campaign, customer=None, **fields):
-    fields.setdefault("due_at", fields.pop("due", None) or campaign.created_at - timedelta(days=1))
-    return CampaignMember.objects.create(
-        campaign=campaign, customer=customer or CustomerFactory(), group="treatment", **fields
-    )
-
-
-def code(name):
-    return Disposition.objects.get(code=name)
 
 
 def test_claim_serves_the_best_ranked_member_and_is_idempotent(running_campaign, agent_x, now):
@@ -70,14 +59,14 @@ def test_due_callbacks_come_first_and_personal_ones_only_to_their_agent(
         rank=9,
         lane=Lane.CALLBACK,
         callback_agent=agent_x,
-        due=now - timedelta(minutes=1),
+        due_at=now - timedelta(minutes=1),
     )
     assert claim_next(agent=agent_y, now=now).member.pk != personal.pk
     assert claim_next(agent=agent_x, now=now).member.pk == personal.pk
 
 
 def test_a_callback_not_yet_due_waits(running_campaign, agent_x, now):
-    member_of(running_campaign, lane=Lane.CALLBACK, due=now + timedelta(minutes=5))
+    member_of(running_campaign, lane=Lane.CALLBACK, due_at=now + timedelta(minutes=5))
     assert claim_next(agent=agent_x, now=now).member is None
 
 

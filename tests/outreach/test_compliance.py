@@ -28,7 +28,6 @@ from outreach.models import (
     CampaignMember,
     CloseReason,
     ContactAttempt,
-    Disposition,
     Lane,
     MemberStatus,
 )
@@ -38,6 +37,8 @@ from tests.factories import (
     CustomerFactory,
     CustomerRfmFactory,
     SegmentFactory,
+    code,
+    refreshed,
 )
 
 pytestmark = pytest.mark.django_db
@@ -59,10 +60,6 @@ def new_york(*args: int) -> datetime:
 
 def days(n: float) -> timedelta:
     return timedelta(days=n)
-
-
-def code(name: str) -> Disposition:
-    return Disposition.objects.get(code=name)
 
 
 def campaign_on(team, **fields):
@@ -118,11 +115,6 @@ def past_contact(customer: Customer, at: datetime, *, campaign, counts: bool = T
         attempted_at=at,
         counts_as_attempt=counts,
     )
-
-
-def refreshed(member: CampaignMember) -> CampaignMember:
-    member.refresh_from_db()
-    return member
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,16 +393,25 @@ def test_a_capped_member_waits_until_the_oldest_contact_leaves_the_window(
 # --------------------------------------------------------------------------------------------
 
 
-def test_a_refusal_of_product_a_blocks_campaigns_of_a_but_not_of_b(team, agent_x, now):
+def members_on_water_and_coffee(team):
+    """One customer queued on two WATER-SERVER campaigns (by product, by disclosure) and on a
+    COFFEE one, in that priority order: the customer and the three members."""
     water = campaign_on(team, product="WATER-SERVER", priority=90)
     water_by_disclosure = campaign_on(
         team, product="", disclosure_product="WATER-SERVER", priority=80
     )
     coffee = campaign_on(team, product="COFFEE", priority=70)
     customer = CustomerFactory()
-    of_water = member_of(water, customer)
-    of_water_too = member_of(water_by_disclosure, customer)
-    of_coffee = member_of(coffee, customer)
+    return (
+        customer,
+        member_of(water, customer),
+        member_of(water_by_disclosure, customer),
+        member_of(coffee, customer),
+    )
+
+
+def test_a_refusal_of_product_a_blocks_campaigns_of_a_but_not_of_b(team, agent_x, now):
+    customer, of_water, of_water_too, of_coffee = members_on_water_and_coffee(team)
     ProductRefusal.objects.create(customer=customer, product="WATER-SERVER", refused_at=now)
 
     result = claim_next(agent=agent_x, now=now)
@@ -426,15 +427,8 @@ def test_a_refusal_of_product_a_blocks_campaigns_of_a_but_not_of_b(team, agent_x
 def test_a_refusal_logged_on_product_a_leaves_the_product_b_campaign_running(
     team, agent_x, agent_y, now
 ):
-    water = campaign_on(team, product="WATER-SERVER", priority=90)
-    water_by_disclosure = campaign_on(
-        team, product="", disclosure_product="WATER-SERVER", priority=80
-    )
-    coffee = campaign_on(team, product="COFFEE", priority=70)
-    customer = CustomerFactory()
-    of_water = member_of(water, customer)
-    of_water_too = member_of(water_by_disclosure, customer)
-    of_coffee = member_of(coffee, customer)
+    _, of_water, of_water_too, of_coffee = members_on_water_and_coffee(team)
+    water = of_water.campaign
 
     assert claim_next(agent=agent_x, campaign=water, now=now).member.pk == of_water.pk
     contact_log(

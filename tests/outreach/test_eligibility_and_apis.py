@@ -13,9 +13,15 @@ from rest_framework.test import APIClient
 from campaigns.models import CampaignState
 from customers.models import DoNotContact, Lifecycle, ProductRefusal
 from outreach.claiming import claim_next
-from outreach.models import CampaignLaunch, CampaignMember, ContactAttempt, Lane, MemberStatus
+from outreach.models import CampaignLaunch, ContactAttempt, Lane, MemberStatus
 from outreach.selectors import eligibility_trace
-from tests.factories import CampaignFactory, CustomerFactory, CustomerRfmFactory, SegmentFactory
+from tests.factories import (
+    CampaignFactory,
+    CustomerFactory,
+    CustomerRfmFactory,
+    SegmentFactory,
+    member_of,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -24,14 +30,6 @@ pytestmark = pytest.mark.django_db
 def _english():
     with translation.override("en"):
         yield
-
-
-def member_of(campaign, customer=None, **fields):
-    fields.setdefault("due_at", campaign.created_at - timedelta(days=1))
-    fields.setdefault("group", "treatment")
-    return CampaignMember.objects.create(
-        campaign=campaign, customer=customer or CustomerFactory(), **fields
-    )
 
 
 def codes(trace, ok=None):

@@ -25,7 +25,7 @@ from outreach import email as mailer
 from outreach.claiming import claim_next
 from outreach.models import CampaignMember, CloseReason, ContactAttempt, MemberStatus
 from outreach.tasks import email_campaign_send_task, email_send_member_task
-from tests.factories import CampaignFactory, CustomerFactory
+from tests.factories import CampaignFactory, CustomerFactory, refreshed
 
 pytestmark = pytest.mark.django_db
 
@@ -62,11 +62,6 @@ def member_of(campaign, customer=None, **fields):
     return CampaignMember.objects.create(
         campaign=campaign, customer=customer or consenting(), **fields
     )
-
-
-def refreshed(member):
-    member.refresh_from_db()
-    return member
 
 
 def sent_to(address):

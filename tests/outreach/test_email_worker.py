@@ -6,32 +6,30 @@ from __future__ import annotations
 
 import email
 import email.policy
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import CampaignState
-from config.celery_app import app as celery_app
 from customers.models import Channel, ConsentRecord
 from outreach.models import CampaignMember, CloseReason, ContactAttempt, MemberStatus
 from outreach.tasks import email_campaign_send_task, email_send_member_task
 from tests.factories import CampaignFactory, CustomerFactory
-from tests.workers import broker_reachable, wait_for
+from tests.workers import (
+    skip_without_postgres_and_broker,
+    start_celery_worker,
+    stop_celery_worker,
+    subprocess_env,
+    wait_for,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
 BROKER = settings.CELERY_BROKER_URL
 SEPARATOR = b"\n" + b"-" * 79 + b"\n"  # between messages in the file backend's files
 
@@ -40,44 +38,15 @@ SEPARATOR = b"\n" + b"-" * 79 + b"\n"  # between messages in the file backend's 
 def mail_worker(transactional_db, tmp_path):
     """A real worker on the test Redis, on a queue of its own (other test runs may share the
     broker), writing e-mail into ``tmp_path``. Yields a function reading what it sent."""
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: the worker process must see the test database")
-    if not broker_reachable(BROKER):
-        pytest.skip(f"no Redis broker at {BROKER}")
+    skip_without_postgres_and_broker(BROKER)
     queue = f"email-test-{uuid.uuid4().hex[:12]}"
-    db = settings.DATABASES["default"]
-    env = dict(
-        os.environ,
-        DJANGO_SETTINGS_MODULE="tests.outreach.email_worker_settings",
-        DATABASE_URL=(
-            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        ),
-        DJANGO_MEDIA_ROOT=str(settings.MEDIA_ROOT),
+    env = subprocess_env(
+        "tests.outreach.email_worker_settings",
         CELERY_BROKER_URL=BROKER,
         TEST_EMAIL_FILE_PATH=str(tmp_path),
         TEST_CELERY_QUEUE=queue,
     )
-    celery_app.conf.task_always_eager = False
-    celery_app.conf.task_default_queue = queue
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--loglevel=WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-Q",
-            queue,
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    worker = start_celery_worker(env, queue=queue)
 
     def sent() -> list[email.message.EmailMessage]:
         messages = []
@@ -100,13 +69,7 @@ def mail_worker(transactional_db, tmp_path):
     try:
         yield sent
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        celery_app.conf.task_always_eager = True
-        celery_app.conf.task_default_queue = "celery"
+        stop_celery_worker(worker)
         import redis
 
         redis.Redis.from_url(BROKER).delete(queue)

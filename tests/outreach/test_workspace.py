@@ -24,7 +24,7 @@ from outreach.models import (
     Disposition,
     MemberStatus,
 )
-from tests.factories import CampaignFactory, CustomerFactory
+from tests.factories import CampaignFactory, CustomerFactory, member_of
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -34,14 +34,6 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 def _inside_hours(now):
     with time_machine.travel(now, tick=False):
         yield
-
-
-def member_of(campaign, customer=None, **fields):
-    fields.setdefault("due_at", campaign.created_at - timedelta(days=1))
-    fields.setdefault("group", "treatment")
-    return CampaignMember.objects.create(
-        campaign=campaign, customer=customer or CustomerFactory(), **fields
-    )
 
 
 def login(user, **options):
