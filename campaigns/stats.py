@@ -30,10 +30,6 @@ class Interval:
     lower: float
     upper: float
 
-    @property
-    def excludes_zero(self) -> bool:
-        return self.lower > 0 or self.upper < 0
-
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval for successes / n (n ≥ 1)."""

@@ -21,8 +21,8 @@ zero_line=True) -> SafeString``
     ``chart_id`` is given, ``id="<chart_id>-<key>"`` so tests and CSS can find it. A horizontal
     rule marks y = 0 when the range crosses it.
 
-``format_number(value)``, ``format_percent(value, digits=0)`` (0.25 → "25%"),
-``format_points(value)`` (0.021 → "+2.1 pt") and ``format_date(value)`` (ISO month-day) are
+``format_number(value)``, ``format_percent(value, digits=0)`` (0.25 → "25%") and
+``format_date(value)`` (ISO month-day) are
 ready-made formatters for axis ticks and bar values. ``PALETTE`` is the colour order used for series
 without an explicit colour.
 
@@ -95,13 +95,6 @@ def format_percent(value: object, digits: int = 0) -> str:
     if not isinstance(value, int | float | Decimal):
         return str(value)
     return f"{float(value) * 100:.{digits}f}%"
-
-
-def format_points(value: object) -> str:
-    """A difference of two proportions as signed percentage points: 0.021 → "+2.1 pt"."""
-    if not isinstance(value, int | float | Decimal):
-        return str(value)
-    return f"{float(value) * 100:+.1f} pt"
 
 
 def format_date(value: object) -> str:

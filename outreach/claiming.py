@@ -60,15 +60,11 @@ class ClaimResult:
     message: str = ""
 
 
-def agent_campaigns(agent: AbstractBaseUser, campaign: Campaign | None = None) -> list[Campaign]:
-    """Running campaigns ``agent`` works on (through a team), highest priority first."""
-    return _campaigns_to_work(agent, campaign, timezone.now())
-
-
 def _campaigns_to_work(
     agent: AbstractBaseUser, campaign: Campaign | None, now: datetime
 ) -> list[Campaign]:
-    """``agent_campaigns``, each with what waits there for ``agent`` now, in one query: the
+    """Running campaigns ``agent`` works on (through a team; only ``campaign`` if given),
+    highest priority first, each with what waits there for ``agent`` now, in one query: the
     claim they hold (``held_member_id``) and whether a callback or a retry may be due
     (``due_callback``, ``due_retry_*``; never false when one is, so an empty lane is not
     searched).

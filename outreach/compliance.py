@@ -518,10 +518,6 @@ def _next_opening(
     return None
 
 
-def within_window(campaign: Campaign, moment: datetime, *, time_zone: str, country: str) -> bool:
-    return calling_window(campaign, time_zone=time_zone, country=country, now=moment).open
-
-
 # --------------------------------------------------------------------------------------------
 # One member, now
 # --------------------------------------------------------------------------------------------
