@@ -23,6 +23,16 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture
+def english():
+    """Messages are asserted in English; the product's default language is Japanese.
+    Modules ask for it with ``pytest.mark.usefixtures("english")``."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
 def postgres(db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")

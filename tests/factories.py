@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import factory
 from django.contrib.auth import get_user_model
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignKind, CampaignState
 from config.roles import AGENT
-from customers.models import Channel, Customer, CustomerRfm, Segment
+from customers.models import Channel, ConsentRecord, Customer, CustomerRfm, Purchase, Segment
 from outreach.models import AgentProfile, CampaignMember, Disposition, Team
 
 
@@ -113,6 +114,38 @@ def agent_on(team: Team, *, capacity: int = 80, username: str | None = None):
     user = UserFactory(**({"username": username} if username else {}))
     AgentProfile.objects.create(user=user, team=team, capacity=capacity)
     return user
+
+
+def purchase(customer: Customer, when: datetime, amount: int, order: str) -> Purchase:
+    """Order ``order`` of one line, bought by ``customer`` at ``when``."""
+    return Purchase.objects.create(
+        customer=customer,
+        line_key=f"{order}#1",
+        order_id=order,
+        purchased_at=when,
+        amount=Decimal(amount),
+    )
+
+
+def purchase_days_ago(customer: Customer, days_ago: int, amount: int, order: str) -> Purchase:
+    """Order ``order`` of one line, bought at noon in Tokyo ``days_ago`` days before today."""
+    day = timezone.localdate() - timedelta(days=days_ago)
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=ZoneInfo("Asia/Tokyo"))
+    return purchase(customer, noon, amount, order)
+
+
+def consenting(customer: Customer | None = None, at: datetime | None = None, **fields) -> Customer:
+    """``customer`` (a new one made with ``fields`` unless given) with e-mail consent granted
+    through a form 30 days before ``at`` (now unless given)."""
+    customer = customer or CustomerFactory(**fields)
+    ConsentRecord.objects.create(
+        customer=customer,
+        channel=Channel.EMAIL,
+        status=ConsentRecord.Status.GRANTED,
+        source="form",
+        recorded_at=(at or timezone.now()) - timedelta(days=30),
+    )
+    return customer
 
 
 def member_of(campaign: Campaign, customer: Customer | None = None, **fields) -> CampaignMember:

@@ -10,10 +10,6 @@ and a launched campaign, and path ids are drawn from those rows as well as at ra
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
-from zoneinfo import ZoneInfo
-
 import pytest
 import schemathesis
 from django.core import signals
@@ -21,7 +17,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.db import close_old_connections
 from django.test import Client
-from django.utils import timezone
 from drf_spectacular.drainage import reset_generator_stats
 from drf_spectacular.generators import EndpointEnumerator
 from hypothesis import HealthCheck, Phase, given, settings
@@ -38,14 +33,13 @@ from schemathesis.checks import (
 from campaigns.models import CampaignState
 from config.permissions import IsSupervisor
 from config.wsgi import application
-from customers.models import Customer, ImportTemplate, Purchase, Segment
+from customers.models import Customer, ImportTemplate, Segment
 from customers.services.imports import import_job_create
 from customers.services.segments import segmentation_run
 from outreach.launch import campaign_launch_start
 from outreach.models import CampaignMember
-from tests.factories import CampaignFactory, TeamFactory, agent_on
+from tests.factories import CampaignFactory, TeamFactory, agent_on, purchase_days_ago
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -54,17 +48,6 @@ CHECKS = [
 ]
 # Examples per operation: positive ones fit the schema, negative ones break it (expect 400s).
 EXAMPLES = {GenerationMode.POSITIVE: 10, GenerationMode.NEGATIVE: 5}
-
-
-def _buy(customer: Customer, days_ago: int, amount: int, order: str) -> None:
-    day = timezone.localdate() - dt.timedelta(days=days_ago)
-    Purchase.objects.create(
-        customer=customer,
-        line_key=f"{order}#1",
-        order_id=order,
-        purchased_at=dt.datetime(day.year, day.month, day.day, 12, tzinfo=TOKYO),
-        amount=Decimal(amount),
-    )
 
 
 @pytest.fixture
@@ -79,9 +62,9 @@ def api_data(db, supervisor, django_capture_on_commit_callbacks) -> dict[str, li
     ]
     for n, person in enumerate(people[:5]):
         for k in range(n + 1):
-            _buy(person, 10 + 200 * n + k, 3_000 * (n + 1), f"O{n}-{k}")
+            purchase_days_ago(person, 10 + 200 * n + k, 3_000 * (n + 1), f"O{n}-{k}")
     segmentation_run(cause="manual")
-    _buy(people[0], 1, 50_000, "O-again")
+    purchase_days_ago(people[0], 1, 50_000, "O-again")
     segmentation_run(cause="manual")
 
     job = import_job_create(

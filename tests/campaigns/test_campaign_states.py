@@ -13,7 +13,6 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
-from django.utils import translation
 
 from campaigns.models import Campaign, CampaignKind, CampaignState
 from campaigns.services import (
@@ -25,7 +24,7 @@ from campaigns.services import (
 from customers.models import Channel, Segment
 from customers.segmentation.conditions import ConditionError, validate_conditions
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 S = CampaignState
 ALLOWED = [
@@ -38,13 +37,6 @@ ALLOWED = [
     (S.PAUSED, S.COMPLETED),
 ]
 REFUSED = [pair for pair in itertools.product(S.values, S.values) if pair not in ALLOWED]
-
-
-@pytest.fixture(autouse=True)
-def _english_messages():
-    """Messages are asserted in English; the product's default language is Japanese."""
-    with translation.override("en"):
-        yield
 
 
 @pytest.fixture

@@ -1,15 +1,22 @@
-"""Small helpers shared by the import tests: build a file, run it through the real services."""
+"""Small helpers shared by the customer tests: for imports, build a file and run it through the
+real services; for segment rules, write a rule and check what it selects."""
 
 from __future__ import annotations
 
 import io
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import TestCase
 
-from customers.models import ImportJob
+from customers.models import CustomerRfm, ImportJob
+from customers.segmentation.conditions import ConditionError, validate_conditions
 from customers.services.imports import import_job_configure, import_job_create, import_job_start
+
+TOKYO = ZoneInfo("Asia/Tokyo")
 
 
 def csv_upload(text: str, *, name: str = "list.csv", encoding: str = "utf-8") -> SimpleUploadedFile:
@@ -63,3 +70,28 @@ def assert_reconciles(job: ImportJob) -> None:
         f"created {job.created_count} + updated {job.updated_count} + unchanged {job.unchanged_count}"
         f" + errors {job.error_count} != rows {job.rows_total}"
     )
+
+
+def at(day: date, hour: int = 15, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
+    """A moment on a Tokyo calendar day."""
+    return datetime(day.year, day.month, day.day, hour, minute, second, micro, tzinfo=TOKYO)
+
+
+def leaf(field: str, op: str, value=None, **extra) -> dict:
+    """One segment condition."""
+    node = {"field": field, "op": op, **extra}
+    if value is not None:
+        node["value"] = value
+    return node
+
+
+def everyone() -> set[str]:
+    """The names of every scored customer."""
+    return set(CustomerRfm.objects.values_list("customer__name", flat=True))
+
+
+def error_of(conditions) -> ConditionError:
+    """The error validating ``conditions`` raises (the test fails when it raises none)."""
+    with pytest.raises(ConditionError) as caught:
+        validate_conditions(conditions)
+    return caught.value

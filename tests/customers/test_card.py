@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import translation
 
 from customers.card import (
     contact_timeline,
@@ -34,19 +33,13 @@ from customers.services.segments import segmentation_run
 from outreach.models import CampaignMember, ContactAttempt, Disposition, Lane, MemberStatus
 from tests.factories import CampaignFactory, CustomerFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 NOW = datetime(2026, 6, 10, 15, 0, tzinfo=TOKYO)
 TODAY = NOW.date()
 _lines = count()
 _keys = count()
-
-
-@pytest.fixture(autouse=True)
-def _english_messages():
-    with translation.override("en"):
-        yield
 
 
 def buy(

@@ -15,18 +15,13 @@ from pathlib import Path
 import openpyxl
 import polars as pl
 import pytest
-from django.utils import translation
 
 from customers.importing import readers
 from customers.importing.readers import ImportFileError, TabularFile, open_tabular
 
+pytestmark = pytest.mark.usefixtures("english")
+
 LIMIT = 10**9
-
-
-@pytest.fixture(autouse=True)
-def _english():
-    with translation.override("en"):
-        yield
 
 
 def write(tmp_path: Path, data: str | bytes, *, encoding: str = "utf-8", name="upload.csv") -> Path:

@@ -2,7 +2,6 @@
 
 import datetime as dt
 import math
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,26 +9,16 @@ import pytest
 from customers.models import (
     Customer,
     CustomerRfm,
-    Purchase,
     RfmSettings,
     Segment,
     SegmentTransition,
 )
 from customers.services.segments import segmentation_run
+from tests.factories import purchase
 
 pytestmark = pytest.mark.django_db
 TOKYO = ZoneInfo("Asia/Tokyo")
 REF = dt.date(2025, 6, 30)
-
-
-def _buy(customer, when: dt.datetime, amount: int, order: str) -> None:
-    Purchase.objects.create(
-        customer=customer,
-        line_key=f"{order}#1",
-        order_id=order,
-        purchased_at=when,
-        amount=Decimal(amount),
-    )
 
 
 def _tokyo(y, m, d, hh=12, mm=0) -> dt.datetime:
@@ -60,7 +49,7 @@ def shop():
     def order(key, when, amount):
         nonlocal n
         n += 1
-        _buy(people[key], when, amount, f"O{n}")
+        purchase(people[key], when, amount, f"O{n}")
 
     order("A", _tokyo(2025, 6, 30, 23, 59), 50_000)  # last minute of REF: recency 0
     order("A", _tokyo(2025, 6, 1), 20_000)
@@ -209,7 +198,7 @@ def test_transitions_are_recorded_exactly_once_per_change(shop):
     assert SegmentTransition.objects.filter(run=again).count() == 0
 
     customer = shop["L"]
-    _buy(customer, _tokyo(2025, 6, 30, 10), 4_000, "NEW1")
+    purchase(customer, _tokyo(2025, 6, 30, 10), 4_000, "NEW1")
     touched = segmentation_run(cause="touched", reference_date=REF, customer_ids=[customer.pk])
     moves = SegmentTransition.objects.filter(run=touched)
     assert list(moves.values_list("customer_id", "from_segment__key", "cause")) == [

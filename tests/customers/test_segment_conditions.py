@@ -37,23 +37,11 @@ from customers.segmentation.conditions import (
     explain_conditions,
     validate_conditions,
 )
+from tests.customers.helpers import TOKYO, at, error_of, leaf
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 REF = date(2025, 5, 10)
-
-
-@pytest.fixture(autouse=True)
-def _english_messages():
-    """Messages are asserted in English; the product's default language is Japanese."""
-    with translation.override("en"):
-        yield
-
-
-def at(day: date, hour: int = 15, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
-    """A moment on a Tokyo calendar day."""
-    return datetime(day.year, day.month, day.day, hour, minute, second, micro, tzinfo=TOKYO)
 
 
 def days_before(days: int) -> date:
@@ -114,10 +102,6 @@ def names(q: Q) -> set[str]:
     return set(CustomerRfm.objects.filter(q).values_list("customer__name", flat=True))
 
 
-def everyone() -> set[str]:
-    return set(CustomerRfm.objects.values_list("customer__name", flat=True))
-
-
 def selected(conditions: dict, reference_date: date = REF) -> set[str]:
     return names(conditions_to_q(conditions, reference_date=reference_date))
 
@@ -146,12 +130,6 @@ def assert_explain_agrees(conditions: dict, reference_date: date = REF) -> None:
         result = overall(conditions, {e["path"]: e["matched"] for e in entries})
         in_filter = CustomerRfm.objects.filter(pk=rfm.pk).filter(q).exists()
         assert result == in_filter, (rfm.customer.name, entries)
-
-
-def error_of(conditions) -> ConditionError:
-    with pytest.raises(ConditionError) as caught:
-        validate_conditions(conditions)
-    return caught.value
 
 
 # --- A small population -----------------------------------------------------------------------
@@ -229,13 +207,6 @@ def people() -> set[str]:
         attributes={"会員ランク": "ブロンズ"},
     )
     return {"a", "b", "c", "d", "e"}
-
-
-def leaf(field: str, op: str, value=None, **extra) -> dict:
-    node = {"field": field, "op": op, **extra}
-    if value is not None:
-        node["value"] = value
-    return node
 
 
 CASES = [

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from itertools import count
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -28,6 +27,7 @@ from customers.services.segments import segment_save, segmentation_run
 from outreach.claiming import claim_next
 from outreach.models import CampaignMember, ContactAttempt, Disposition
 from outreach.outcomes import contact_log
+from tests.customers.helpers import TOKYO, at, error_of, everyone, leaf
 from tests.factories import (
     CampaignFactory,
     CustomerFactory,
@@ -36,22 +36,10 @@ from tests.factories import (
     agent_on,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 REF = date(2026, 6, 10)
 _keys = count()
-
-
-@pytest.fixture(autouse=True)
-def _english_messages():
-    with translation.override("en"):
-        yield
-
-
-def at(day: date, hour: int = 15, minute: int = 0, second: int = 0, micro: int = 0) -> datetime:
-    """A moment on a Tokyo calendar day."""
-    return datetime(day.year, day.month, day.day, hour, minute, second, micro, tzinfo=TOKYO)
 
 
 def days_before(days: int) -> date:
@@ -78,20 +66,9 @@ def attempt(rfm: CustomerRfm, campaign, code: str, moment: datetime) -> ContactA
     )
 
 
-def leaf(field: str, op: str, value=None, **extra) -> dict:
-    node = {"field": field, "op": op, **extra}
-    if value is not None:
-        node["value"] = value
-    return node
-
-
 def selected(conditions: dict, reference_date: date = REF) -> set[str]:
     q = conditions_to_q(conditions, reference_date=reference_date)
     return set(CustomerRfm.objects.filter(q).values_list("customer__name", flat=True))
-
-
-def everyone() -> set[str]:
-    return set(CustomerRfm.objects.values_list("customer__name", flat=True))
 
 
 def assert_selects(conditions: dict, expected: set[str], reference_date: date = REF) -> None:
@@ -101,12 +78,6 @@ def assert_selects(conditions: dict, expected: set[str], reference_date: date = 
     for rfm in CustomerRfm.objects.select_related("customer"):
         (entry,) = explain_conditions(conditions, rfm, reference_date=reference_date)
         assert entry["matched"] is (rfm.customer.name in expected), (rfm.customer.name, entry)
-
-
-def error_of(conditions) -> ConditionError:
-    with pytest.raises(ConditionError) as caught:
-        validate_conditions(conditions)
-    return caught.value
 
 
 # --- contacted / reached ------------------------------------------------------------------------

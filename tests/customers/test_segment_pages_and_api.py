@@ -1,10 +1,7 @@
 """Segment pages and API: counts, members, preview, rule editing, explain, transitions, matrix,
 runs and who may see them."""
 
-import datetime as dt
 import re
-from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import TestCase
@@ -14,7 +11,6 @@ from django.utils.html import escape
 from customers.models import (
     Customer,
     CustomerRfm,
-    Purchase,
     Segment,
     SegmentationRun,
     SegmentTransition,
@@ -22,10 +18,10 @@ from customers.models import (
 from customers.segmentation.conditions import ConditionError, validate_conditions
 from customers.segmentation.scoring import current_settings
 from customers.services.segments import segmentation_run
+from tests.factories import purchase_days_ago
 
 pytestmark = pytest.mark.django_db
 
-TOKYO = ZoneInfo("Asia/Tokyo")
 # Today: runs started from the pages and the API (Celery is eager) score as of today.
 REF = timezone.localdate()
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
@@ -33,17 +29,6 @@ EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 R5_ONLY = {"all": [{"field": "r", "op": "eq", "value": 5}]}
 UNKNOWN_FIELD = {"all": [{"field": "nickname", "op": "eq", "value": "x"}]}
 SCORE_SIX = {"all": [{"field": "r", "op": "in", "value": [5, 6]}]}
-
-
-def _buy(customer, days_before_ref: int, amount: int, order: str) -> None:
-    day = REF - dt.timedelta(days=days_before_ref)
-    Purchase.objects.create(
-        customer=customer,
-        line_key=f"{order}#1",
-        order_id=order,
-        purchased_at=dt.datetime(day.year, day.month, day.day, 12, tzinfo=TOKYO),
-        amount=Decimal(amount),
-    )
 
 
 @pytest.fixture
@@ -77,11 +62,11 @@ def shop():
         "E": person("E", "離反 五郎"),
     }
     for n in range(5):
-        _buy(people["A"], n + 1, 20_000, f"A{n}")
-    _buy(people["B"], 10, 3_000, "B0")
-    _buy(people["B2"], 20, 15_000, "B20")
-    _buy(people["C"], 60, 3_000, "C0")
-    _buy(people["E"], 1000, 3_000, "E0")
+        purchase_days_ago(people["A"], n + 1, 20_000, f"A{n}")
+    purchase_days_ago(people["B"], 10, 3_000, "B0")
+    purchase_days_ago(people["B2"], 20, 15_000, "B20")
+    purchase_days_ago(people["C"], 60, 3_000, "C0")
+    purchase_days_ago(people["E"], 1000, 3_000, "E0")
     return people
 
 
@@ -95,7 +80,7 @@ def scored(shop):
 def moved(scored):
     """A second full run after B bought again: B goes from new to potential loyalist."""
     people, first = scored
-    _buy(people["B"], 5, 4_000, "B1")
+    purchase_days_ago(people["B"], 5, 4_000, "B1")
     second = segmentation_run(cause="manual", reference_date=REF)
     return people, first, second
 
@@ -158,7 +143,7 @@ def test_list_page_uses_the_japanese_names_in_japanese(supervisor_client, scored
 
 def test_resegment_now_starts_a_manual_run(supervisor_client, scored):
     people, _first = scored
-    _buy(people["D"], 3, 2_000, "D0")  # D is no longer a non-buyer
+    purchase_days_ago(people["D"], 3, 2_000, "D0")  # D is no longer a non-buyer
     before = SegmentationRun.objects.count()
 
     response = supervisor_client.post("/customers/segments/resegment/")

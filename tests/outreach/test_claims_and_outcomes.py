@@ -21,7 +21,7 @@ from outreach.models import (
     MemberStatus,
 )
 from outreach.outcomes import callback_schedule, contact_log
-from tests.factories import CampaignFactory, CustomerFactory, code, member_of
+from tests.factories import CampaignFactory, CustomerFactory, code, consenting, member_of
 
 pytestmark = pytest.mark.django_db
 
@@ -410,7 +410,6 @@ def test_one_campaign_is_claimed_in_one_statement_whatever_its_settings(
     """Every kind of campaign (lanes by assignment mode; facts by channel, frequency cap and
     refusal product) is claimed by the one statement, without the survey, and the facts it
     reads let an eligible customer through and stop a refused one."""
-    from customers.models import ConsentRecord
 
     campaign = CampaignFactory(
         state="running",
@@ -424,13 +423,7 @@ def test_one_campaign_is_claimed_in_one_statement_whatever_its_settings(
     refused = member_of(campaign, rank=1, owner=owner)
     eligible = member_of(campaign, rank=2, owner=owner)
     for member in (refused, eligible):
-        ConsentRecord.objects.create(
-            customer=member.customer,
-            channel="email",
-            status=ConsentRecord.Status.GRANTED,
-            source="form",
-            recorded_at=now - timedelta(days=30),
-        )
+        consenting(member.customer, now)
     DoNotContact.objects.create(
         scope=DoNotContact.Scope.CUSTOMER, customer=refused.customer, reason="request"
     )

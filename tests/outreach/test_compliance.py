@@ -38,6 +38,7 @@ from tests.factories import (
     CustomerRfmFactory,
     SegmentFactory,
     code,
+    consenting,
     refreshed,
 )
 
@@ -78,17 +79,6 @@ def member_of(campaign, customer=None, **fields) -> CampaignMember:
 
 def new_yorker(**fields) -> Customer:
     return CustomerFactory(time_zone="America/New_York", country="US", **fields)
-
-
-def consenting(customer: Customer, at: datetime) -> Customer:
-    ConsentRecord.objects.create(
-        customer=customer,
-        channel=Channel.EMAIL,
-        status=ConsentRecord.Status.GRANTED,
-        source="form",
-        recorded_at=at - days(30),
-    )
-    return customer
 
 
 def facts_of(campaign, customer: Customer, now: datetime) -> compliance.Facts:

@@ -25,7 +25,7 @@ from outreach import email as mailer
 from outreach.claiming import claim_next
 from outreach.models import CampaignMember, CloseReason, ContactAttempt, MemberStatus
 from outreach.tasks import email_campaign_send_task, email_send_member_task
-from tests.factories import CampaignFactory, CustomerFactory, refreshed
+from tests.factories import CampaignFactory, CustomerFactory, consenting, refreshed
 
 pytestmark = pytest.mark.django_db
 
@@ -42,18 +42,6 @@ def email_campaign(**fields):
     fields.setdefault("offer", "10% OFF クーポン")
     fields.setdefault("state", CampaignState.RUNNING)
     return CampaignFactory(channel=Channel.EMAIL, product="COUPON", **fields)
-
-
-def consenting(customer=None, **fields):
-    customer = customer or CustomerFactory(**fields)
-    ConsentRecord.objects.create(
-        customer=customer,
-        channel=Channel.EMAIL,
-        status=ConsentRecord.Status.GRANTED,
-        source="form",
-        recorded_at=timezone.now() - timedelta(days=30),
-    )
-    return customer
 
 
 def member_of(campaign, customer=None, **fields):

@@ -18,10 +18,10 @@ from django.test import Client
 from django.utils import timezone
 
 from campaigns.models import CampaignState
-from customers.models import Channel, ConsentRecord
+from customers.models import Channel
 from outreach.models import CampaignMember, CloseReason, ContactAttempt, MemberStatus
 from outreach.tasks import email_campaign_send_task, email_send_member_task
-from tests.factories import CampaignFactory, CustomerFactory
+from tests.factories import CampaignFactory, consenting
 from tests.workers import (
     skip_without_postgres_and_broker,
     start_celery_worker,
@@ -87,18 +87,6 @@ def _campaign(name: str):
     )
 
 
-def _consenting_customer():
-    customer = CustomerFactory()
-    ConsentRecord.objects.create(
-        customer=customer,
-        channel=Channel.EMAIL,
-        status=ConsentRecord.Status.GRANTED,
-        source="form",
-        recorded_at=timezone.now() - timedelta(days=30),
-    )
-    return customer
-
-
 def _members(campaign, customers):
     launched = timezone.now() - timedelta(minutes=5)
     return [
@@ -120,7 +108,7 @@ def _open(campaign) -> int:
 def test_a_real_worker_sends_once_per_member_and_the_unsubscribe_link_stops_the_rest(
     mail_worker,
 ):
-    customers = [_consenting_customer() for _ in range(6)]
+    customers = [consenting() for _ in range(6)]
     spring, summer = _campaign("春のご案内"), _campaign("夏のご案内")
     spring_members = _members(spring, customers)
     summer_members = _members(summer, customers)
