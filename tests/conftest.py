@@ -33,6 +33,12 @@ def english():
 
 
 @pytest.fixture
+def english_site(settings, english):
+    """``english``, and English as the site's default language too (``LANGUAGE_CODE``)."""
+    settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture
 def postgres(db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (set DATABASE_URL)")

@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from campaigns.models import CampaignState
 from config.roles import ADMIN, SUPERVISOR
@@ -25,16 +25,7 @@ from outreach.models import CampaignMember, CloseReason, MemberStatus
 from outreach.outcomes import customer_do_not_contact_add
 from tests.factories import CampaignFactory, CustomerFactory, TeamFactory, agent_on
 
-
-@pytest.fixture(autouse=True)
-def _english(settings):
-    """These tests read English labels; the product's default language is Japanese."""
-    settings.LANGUAGE_CODE = "en"
-    with translation.override("en"):
-        yield
-
-
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english_site")]
 
 OUR_APPS = ("customers", "campaigns", "outreach")
 

@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 import openpyxl
 import pytest
 import time_machine
-from django.utils import translation
 
 from campaigns.models import CampaignResultSnapshot, CampaignState
 from campaigns.results import campaign_results, campaign_results_refresh
@@ -23,13 +22,8 @@ from customers.models import Purchase
 from outreach.models import CampaignMember, ContactAttempt, Disposition
 from tests.factories import CampaignFactory, CustomerFactory
 
-
-@pytest.fixture(autouse=True)
-def _english(settings):
-    """These tests read English labels; the product's default language is Japanese."""
-    settings.LANGUAGE_CODE = "en"
-    with translation.override("en"):
-        yield
+# These tests read English labels; the product's default language is Japanese.
+pytestmark = pytest.mark.usefixtures("english_site")
 
 
 # --- shared building blocks: charts and exports ---------------------------------------------------

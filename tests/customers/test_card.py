@@ -83,17 +83,24 @@ def contact(customer, campaign, *, when: datetime, agent=None, disposition=None,
 # --- LTV: the DOMAIN.md examples -----------------------------------------------------------
 
 
+def ltv_inputs(*, orders: int, revenue: str, days_of_history: int | None) -> dict:
+    """``ltv_compute``'s inputs as of TODAY with the default settings, the first purchase
+    ``days_of_history`` days back (None: no purchase)."""
+    return {
+        "orders": orders,
+        "revenue": Decimal(revenue),
+        "first_purchase_on": (
+            None if days_of_history is None else TODAY - timedelta(days=days_of_history)
+        ),
+        "reference_date": TODAY,
+        "settings": LtvSettings(),
+    }
+
+
 def test_ltv_formulas_give_the_domain_examples():
     # Given 12 orders worth 60,000 over exactly one year and the default parameters
     # (gross margin 60%, 3 years retained, acquisition 3,000, retention 1,000)
-    settings = LtvSettings()
-    given = {
-        "orders": 12,
-        "revenue": Decimal("60000"),
-        "first_purchase_on": TODAY - timedelta(days=365),
-        "reference_date": TODAY,
-        "settings": settings,
-    }
+    given = ltv_inputs(orders=12, revenue="60000", days_of_history=365)
     # When each formula is computed, then they give the DOMAIN.md numbers
     by_order_value = ltv_compute(LtvFormula.ORDER_VALUE, **given)
     assert by_order_value.value == Decimal("180000")  # 5,000 × 12 × 3
@@ -110,26 +117,14 @@ def test_ltv_formulas_give_the_domain_examples():
 
 
 def test_ltv_per_year_divides_by_the_years_of_history_but_at_least_one():
-    settings = LtvSettings()
     # Two years of history: 24 orders, 120,000 → 12 a year, 60,000 a year
-    two_years = {
-        "orders": 24,
-        "revenue": Decimal("120000"),
-        "first_purchase_on": TODAY - timedelta(days=730),
-        "reference_date": TODAY,
-        "settings": settings,
-    }
+    two_years = ltv_inputs(orders=24, revenue="120000", days_of_history=730)
     assert ltv_compute(LtvFormula.ORDER_VALUE, **two_years).value == Decimal("180000")
     assert ltv_compute(LtvFormula.MARGIN, **two_years).value == Decimal("108000")
     assert ltv_compute(LtvFormula.NET, **two_years).value == Decimal("116000")
     # A month of history counts as a year: 2 orders of 5,000 are 2 a year, not 24
     recent = ltv_compute(
-        LtvFormula.ORDER_VALUE,
-        orders=2,
-        revenue=Decimal("10000"),
-        first_purchase_on=TODAY - timedelta(days=30),
-        reference_date=TODAY,
-        settings=settings,
+        LtvFormula.ORDER_VALUE, **ltv_inputs(orders=2, revenue="10000", days_of_history=30)
     )
     assert recent.input("purchases_per_year") == 2
     assert recent.value == Decimal("30000")  # 5,000 × 2 × 3
@@ -138,14 +133,7 @@ def test_ltv_per_year_divides_by_the_years_of_history_but_at_least_one():
 
 
 def test_ltv_without_purchases_is_zero_or_minus_the_costs():
-    settings = LtvSettings()
-    none = {
-        "orders": 0,
-        "revenue": Decimal(0),
-        "first_purchase_on": None,
-        "reference_date": TODAY,
-        "settings": settings,
-    }
+    none = ltv_inputs(orders=0, revenue="0", days_of_history=None)
     assert ltv_compute(LtvFormula.ORDER_VALUE, **none).value == 0
     assert ltv_compute(LtvFormula.MARGIN, **none).value == 0
     assert ltv_compute(LtvFormula.NET, **none).value == Decimal("-4000")

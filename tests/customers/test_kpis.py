@@ -66,6 +66,16 @@ def place(customer, segment, when: dt.datetime, run=None) -> SegmentTransition:
     )
 
 
+def four_placed_in_january_one_back_in_march(segment) -> None:
+    """Four customers who bought in January and were placed in ``segment``; one of them buys
+    again in March (March retention: 1 of 4, 25%)."""
+    group = customers(4)
+    for customer in group:
+        buy(customer, at(2026, 1, 15))
+        place(customer, segment, at(2026, 1, 20))
+    buy(group[0], at(2026, 3, 10))
+
+
 pytestmark = pytest.mark.django_db
 
 
@@ -122,19 +132,8 @@ def test_nps_counts_9_and_10_as_promoters_and_0_to_6_as_detractors():
     campaign = CampaignFactory()
     customer = CustomerFactory()
     disposition = Disposition.objects.get(code="success")
-    answers = [10, 9, 8, 7, 6, 0]
-    for n, score in enumerate(answers):
-        ContactAttempt.objects.create(
-            idempotency_key=f"nps-{n}",
-            campaign=campaign,
-            customer=customer,
-            channel="call",
-            disposition=disposition,
-            attempted_at=at(2026, 3, 1 + n),
-            nps=score,
-        )
-    # outside the period, and an attempt without an answer: not counted
-    for key, when, score in (("apr", at(2026, 4, 1, 0, 0), 10), ("none", at(2026, 3, 9), None)):
+
+    def answer(key: str, when: dt.datetime, score: int | None) -> None:
         ContactAttempt.objects.create(
             idempotency_key=key,
             campaign=campaign,
@@ -144,6 +143,13 @@ def test_nps_counts_9_and_10_as_promoters_and_0_to_6_as_detractors():
             attempted_at=when,
             nps=score,
         )
+
+    answers = [10, 9, 8, 7, 6, 0]
+    for n, score in enumerate(answers):
+        answer(f"nps-{n}", at(2026, 3, 1 + n), score)
+    # outside the period, and an attempt without an answer: not counted
+    answer("apr", at(2026, 4, 1, 0, 0), 10)
+    answer("none", at(2026, 3, 9), None)
     everyone = kpi_compute(period=MARCH, now=NOW)[None]
     assert (everyone.nps_responses, everyone.promoters, everyone.detractors) == (6, 2, 2)
     assert nps_score(everyone.promoters, everyone.detractors, everyone.nps_responses) == 0.0
@@ -249,11 +255,7 @@ def test_periods_months_and_iso_weeks():
 
 def test_rebuild_fills_snapshots_per_period_and_segment_and_is_idempotent():
     segment = SegmentFactory()
-    group = customers(4)
-    for customer in group:
-        buy(customer, at(2026, 1, 15))
-        place(customer, segment, at(2026, 1, 20))
-    buy(group[0], at(2026, 3, 10))
+    four_placed_in_january_one_back_in_march(segment)
     created = kpi_snapshots_rebuild(now=NOW, months=5, weeks=2)
     assert created == KpiSnapshot.objects.count()
     assert kpi_snapshots_rebuild(now=NOW, months=5, weeks=2) == created
@@ -278,11 +280,7 @@ def test_rebuild_fills_snapshots_per_period_and_segment_and_is_idempotent():
 @pytest.fixture
 def march_snapshots():
     segment = SegmentFactory(name="=cmd|' /C calc'!A0", lifecycle=Lifecycle.DORMANT)
-    group = customers(4)
-    for customer in group:
-        buy(customer, at(2026, 1, 15))
-        place(customer, segment, at(2026, 1, 20))
-    buy(group[0], at(2026, 3, 10))
+    four_placed_in_january_one_back_in_march(segment)
     kpi_snapshots_rebuild(now=NOW, months=5, weeks=2)
     return segment
 

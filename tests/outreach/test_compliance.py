@@ -81,6 +81,19 @@ def new_yorker(**fields) -> Customer:
     return CustomerFactory(time_zone="America/New_York", country="US", **fields)
 
 
+def email_consents(customer: Customer, now: datetime, *statuses: str) -> None:
+    """E-mail consent records given through a form, one a day up to the day before ``now``,
+    the last status newest; inserted newest first."""
+    for age, status in enumerate(reversed(statuses)):
+        ConsentRecord.objects.create(
+            customer=customer,
+            channel=Channel.EMAIL,
+            status=status,
+            source="form",
+            recorded_at=now - days(age + 1),
+        )
+
+
 def facts_of(campaign, customer: Customer, now: datetime) -> compliance.Facts:
     row = Customer.objects.annotate(
         **compliance.facts_annotations(campaign, now=now, prefix="")
@@ -528,14 +541,7 @@ def test_email_consent_is_the_newest_record(team, agent_x, now, history, reason)
     mail = campaign_on(team, channel=Channel.EMAIL, product="NEWSLETTER")
     customer = CustomerFactory()
     # Inserted newest first: only ``recorded_at`` may decide which one is current.
-    for age, status in enumerate(reversed(history)):
-        ConsentRecord.objects.create(
-            customer=customer,
-            channel=Channel.EMAIL,
-            status=status,
-            source="form",
-            recorded_at=now - days(age + 1),
-        )
+    email_consents(customer, now, *history)
     # A record for calls is no e-mail consent, nor an e-mail opt-out.
     ConsentRecord.objects.create(
         customer=customer,
@@ -752,14 +758,7 @@ def customers_for_every_reason(now: datetime, segment=None) -> dict[str, Custome
         return person
 
     def consent(person, *statuses):
-        for age, status in enumerate(reversed(statuses)):
-            ConsentRecord.objects.create(
-                customer=person,
-                channel=Channel.EMAIL,
-                status=status,
-                source="form",
-                recorded_at=now - days(age + 1),
-            )
+        email_consents(person, now, *statuses)
 
     people: dict[str, Customer] = {}
     granted, withdrawn = ConsentRecord.Status.GRANTED, ConsentRecord.Status.WITHDRAWN
