@@ -341,9 +341,10 @@ def merge_customers(
     match_email = "email" in match_by
     lock_source(source)
 
-    def by_number(column: str) -> str:
+    def by_key(stored: str, staged: str) -> str:
         return (
-            f"SELECT c.id FROM {customers} c WHERE c.source = %s AND c.{column} = s.{column} "
+            f"SELECT c.id FROM {customers} c WHERE c.source = %s "
+            f"AND {d.same(f'c.{stored}', f's.{staged}')} "
             "AND (s.external_id IS NULL OR c.external_id IS NULL)"
         )
 
@@ -351,14 +352,14 @@ def merge_customers(
     params: list = []
     if match_phone:
         phone_match = " UNION ALL ".join(
-            by_number(f"{stored}").replace(f"c.{stored} = s.{stored}", f"c.{stored} = s.{staged}")
+            by_key(stored, staged)
             for stored in ("mobile_phone", "phone")
             for staged in ("mobile_phone", "phone")
         )
         lookups.append(f"(SELECT MIN(id) FROM ({phone_match}) m)")
         params += [source] * 4
     if match_email:
-        lookups.append(f"(SELECT MIN(id) FROM ({by_number('email')}) m)")
+        lookups.append(f"(SELECT MIN(id) FROM ({by_key('email', 'email')}) m)")
         params.append(source)
     target = f"COALESCE({', '.join(lookups)})" if len(lookups) > 1 else lookups[0]
     phone_key = (

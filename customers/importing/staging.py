@@ -78,6 +78,16 @@ class Dialect:
             f"json_each(r.attributes) e)"
         )
 
+    def same(self, stored: str, staged: str) -> str:
+        """``stored`` (a customer column with a ``LookupHash`` index) equals ``staged``, spelled
+        so that PostgreSQL finds it through that index: the hash first, then the value."""
+        if self.pg:
+            return (
+                f"(hashtextextended({stored}, 0) = hashtextextended({staged}, 0) "
+                f"AND {stored} = {staged})"
+            )
+        return f"({stored} = {staged})"
+
     def text(self, expr: str) -> str:
         return f"CAST({expr} AS text)" if self.pg else f"CAST({expr} AS TEXT)"
 
