@@ -885,6 +885,11 @@ def _date_rows(raw: pl.Series) -> Normalized:
     return _result(cleaned, values, "invalid_date")
 
 
+# A Gregorian date as most systems export it (2024-01-05, 2024/01/05): settled by its shape and
+# the calendar alone; every other cell takes the general parser.
+_PLAIN_DATE = r"^[12][0-9]{3}[-/](?:0[1-9]|1[0-2])[-/](?:0[1-9]|[12][0-9]|3[01])$"
+
+
 def normalize_date(raw: pl.Series) -> Normalized:
     """Dates to ``YYYY-MM-DD``.
 
@@ -893,7 +898,19 @@ def normalize_date(raw: pl.Series) -> Normalized:
     a trailing time or ISO date-time (the date as written is kept) and Excel serials (five
     digits, or a decimal such as ``45296.5``). Impossible dates are ``invalid_date``.
     """
-    return _by_distinct(raw, _date_rows)
+    s = _as_text(raw)
+    iso = s.str.replace_all("/", "-", literal=True)
+    plain = s.str.contains(_PLAIN_DATE) & iso.str.to_date("%Y-%m-%d", strict=False).is_not_null()
+    settled = pl.select(pl.when(plain).then(iso)).to_series()
+    return _settled_or(s, settled, lambda rest: _by_distinct(rest, _date_rows))
+
+
+def mostly_plain_dates(raw: pl.Series, sample_size: int = 1_000) -> bool:
+    """Whether nearly all of a column's dates take ``normalize_date``'s shortcut (judged on a
+    sample): normalising them costs less than looking each cell up in a memo."""
+    sample = raw.head(sample_size).drop_nulls()
+    sample = sample if sample.dtype == pl.String else sample.cast(pl.String)
+    return len(sample) > 0 and sample.str.contains(_PLAIN_DATE).mean() >= 0.9
 
 
 def _datetime_rows(raw: pl.Series, time_zone: str) -> Normalized:

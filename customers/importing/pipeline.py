@@ -116,8 +116,10 @@ class _Read:
 
 
 # A first load holds up to four batches at once (being normalised, two queued, being stored);
-# smaller batches keep its memory at that of the staged path.
+# smaller batches keep its memory at that of the staged path. Its first batch is smaller still:
+# PostgreSQL has nothing to store until it is normalised.
 DIRECT_BATCH_ROWS = 50_000
+DIRECT_FIRST_BATCH_ROWS = 10_000
 
 
 def _batches(
@@ -127,9 +129,10 @@ def _batches(
     reporter: _Reporter,
     read: _Read,
     batch_rows: int,
+    first_rows: int | None = None,
 ) -> Iterator[BatchResult]:
     """Normalised batches of the file; counts rows and reports progress as they pass."""
-    batches = iter(tabular.batches(batch_rows))
+    batches = iter(tabular.batches(batch_rows, first_rows))
     memos = ColumnMemos()
     while True:
         t = time.perf_counter()
@@ -207,6 +210,7 @@ def _run_direct(job: ImportJob, reporter: _Reporter) -> MergeCounts | None:
                     reporter,
                     read,
                     min(settings.IMPORT_BATCH_ROWS, DIRECT_BATCH_ROWS),
+                    DIRECT_FIRST_BATCH_ROWS,
                 ),
                 estimate_rows=lambda rows: _rows_total(tabular, rows) or rows,
             )

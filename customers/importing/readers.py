@@ -158,25 +158,31 @@ class TabularFile:
             return self._empty_frame()
         return pl.concat(frames).head(n)
 
-    def batches(self, batch_rows: int = 100_000) -> Iterator[pl.DataFrame]:
-        """Stream the data records as frames of at most ``batch_rows`` rows."""
-        if batch_rows < 1:
-            raise ValueError("batch_rows must be at least 1")
+    def batches(
+        self, batch_rows: int = 100_000, first_rows: int | None = None
+    ) -> Iterator[pl.DataFrame]:
+        """Stream the data records as frames of at most ``batch_rows`` rows (the first of at
+        most ``first_rows``: a pipeline that stores batches while it reads the next starts
+        storing sooner)."""
+        if batch_rows < 1 or (first_rows is not None and first_rows < 1):
+            raise ValueError("batch_rows and first_rows must be at least 1")
         pending: list[pl.DataFrame] = []
         have = 0
         total = 0
+        size = min(first_rows or batch_rows, batch_rows)
         for frame in self._frames(batch_rows, CHUNK_BYTES):
             total += frame.height
             self._check_rows(total)
             pending.append(frame)
             have += frame.height
             # Re-cut to full batches: the pipeline's per-batch cost (COPY, progress) favours few.
-            while have >= batch_rows:
+            while have >= size:
                 joined = pl.concat(pending, rechunk=False) if len(pending) > 1 else pending[0]
-                yield joined.slice(0, batch_rows)
-                rest = joined.slice(batch_rows)
+                yield joined.slice(0, size)
+                rest = joined.slice(size)
                 pending = [rest] if rest.height else []
                 have = rest.height
+                size = batch_rows
         if have:
             yield pl.concat(pending, rechunk=False) if len(pending) > 1 else pending[0]
 

@@ -135,14 +135,8 @@ class _ColumnMemo:
             cells = raw.gather(missed)
             new = self._learn(cells.unique(), normalise)
             found = pl.DataFrame({"k": cells}).join(new, on="k", how="left", maintain_order="left")
-            if values.dtype.is_nested():  # scatter cannot write lists: look all up again
-                out = pl.DataFrame({"k": raw}).join(
-                    self.table, on="k", how="left", maintain_order="left"
-                )
-                values, errors = out["v"], out["e"]
-            else:
-                values = values.cast(found["v"].dtype).scatter(missed, found["v"])
-                errors = errors.cast(pl.String).scatter(missed, found["e"].cast(pl.String))
+            values = values.cast(found["v"].dtype).scatter(missed, found["v"])
+            errors = errors.cast(pl.String).scatter(missed, found["e"].cast(pl.String))
         if self.table.height > self.LIMIT:
             self.active, self.table = False, None
         return normalize.Normalized(values=values.alias(raw.name), errors=errors.alias(raw.name))
@@ -184,6 +178,11 @@ def _normalize_column(
         return normalize.normalize_datetime(raw, time_zone=settings.TIME_ZONE)
     if spec_kind == "text":
         return normalize.normalize_text(raw, max_length=max_length)
+    if spec_kind == "tags":
+        # Stored as JSON text: a column's memo then holds each distinct cell's JSON, so no row
+        # is encoded twice (and text, unlike a list, can be spread back over the rows).
+        tags = normalize.normalize_tags(raw)
+        return normalize.Normalized(values=_tags_json(tags.values), errors=tags.errors)
     by_kind: dict[str, Callable[[pl.Series], normalize.Normalized]] = {
         "email": normalize.normalize_email,
         "date": normalize.normalize_date,
@@ -194,7 +193,6 @@ def _normalize_column(
         "prefecture": normalize.normalize_prefecture,
         "gender": normalize.normalize_gender,
         "time_zone": normalize.normalize_time_zone,
-        "tags": normalize.normalize_tags,
         "country": _normalize_country,
         "currency": _normalize_currency,
     }
@@ -208,6 +206,16 @@ def _normalize_column(
             ).to_series(),
         )
     return result
+
+
+def _tags_json(tags: pl.Series) -> pl.Series:
+    """Tag lists as JSON arrays; an empty or null list stays null, so it never erases the
+    tags a customer has."""
+    encoded = pl.select(pl.struct(tags.alias("t")).struct.json_encode()).to_series()
+    # '{"t":[…]}' -> '[…]'
+    return pl.select(
+        pl.when(tags.list.len() > 0).then(encoded.str.slice(5, encoded.str.len_chars() - 6))
+    ).to_series()
 
 
 def _normalize_country(raw: pl.Series) -> normalize.Normalized:
@@ -330,7 +338,8 @@ def normalize_batch(
         if regions is not None and spec.kind in ("phone", "postal_code"):
             result = _normalize_by_region(spec.kind, raw, regions)
         else:
-            result = memos[column.header](
+            memo = memos[column.header]
+            result = memo(
                 raw,
                 functools.partial(
                     _normalize_column,
@@ -338,7 +347,13 @@ def normalize_batch(
                     region=region_default,
                     max_length=spec.max_length,
                 ),
-                cheap=spec.kind in _CHEAP_KINDS,
+                cheap=spec.kind in _CHEAP_KINDS
+                # Judged once, on the first batch, like the memo's own choice.
+                or (
+                    spec.kind == "date"
+                    and memo.active is None
+                    and normalize.mostly_plain_dates(raw)
+                ),
             )
         record_errors(column.header, raw, result.errors)
         values[column.field] = result.values.alias(column.field)
@@ -471,14 +486,6 @@ def _customer_records(
                 prefecture.scatter(
                     missing, normalize.prefecture_from_address(address.gather(missing))
                 )
-    tags = _get(frame, "tags")
-    tags_json = None
-    if tags is not None:
-        encoded = pl.select(pl.struct(tags.alias("t")).struct.json_encode()).to_series()
-        # '{"t":[…]}' -> '[…]'; an empty or null list stays NULL so it never erases stored tags.
-        tags_json = pl.select(
-            pl.when(tags.list.len() > 0).then(encoded.str.slice(5, encoded.str.len_chars() - 6))
-        ).to_series()
 
     records = pl.DataFrame(
         {
@@ -498,7 +505,7 @@ def _customer_records(
             "address": address if address is not None else null,
             "country": _get(frame, "country", null),
             "time_zone": _get(frame, "time_zone", null),
-            "tags": tags_json if tags_json is not None else null,
+            "tags": _get(frame, "tags", null),
             "attributes": _attributes(frame, attribute_frame, attribute_columns, extra),
         }
     )

@@ -234,7 +234,7 @@ def _memo_batches() -> list[pl.DataFrame]:
                     "顧客ID": [f"C{number}-{i}" for i in range(rows)],
                     "氏名": [f"名{(i * (number + 1)) % 5}" for i in range(rows)],
                     "性別": [genders[(i + number) % len(genders)] for i in range(rows)],
-                    "生年月日": [dates[(i * number + 1) % len(dates)] for i in range(rows)],
+                    "生年月日": [dates[(i * (number + 1) + 1) % len(dates)] for i in range(rows)],
                     "興味": [tags[(i + 2 * number) % len(tags)] for i in range(rows)],
                     "会員ランク": [
                         ["一般", "ゴールド", None][(i + number) % 3] for i in range(rows)
@@ -268,7 +268,41 @@ def test_batches_normalised_with_column_memos_come_out_as_normalised_alone(monke
         )
     assert memos["顧客ID"].active is False  # all distinct: never memoised
     assert memos["氏名"].active is False  # plain text: cheaper row by row
-    assert memos["生年月日"].active is (limit > 3)
+    assert memos["生年月日"].active is (limit > 3)  # a third of its dates need the parser
+
+
+def test_a_column_of_plain_dates_is_normalised_row_by_row_not_memoised():
+    memos = records.ColumnMemos()
+    batch = _customer_batch(
+        {"顧客ID": ["C1", "C2", "C3"], "生年月日": ["1980/01/02", "1980-01-02", "1999/12/31"]}
+    )
+    result = normalize_batch(
+        "customers", batch, {"顧客ID": "external_id", "生年月日": "birth_date"}, memos=memos
+    )
+    assert result.records["birth_date"].to_list() == ["1980-01-02", "1980-01-02", "1999-12-31"]
+    assert memos["生年月日"].active is False
+
+
+_DATE_CELLS = st.one_of(
+    st.builds(
+        lambda y, a, m, b, d: f"{y}{a}{m}{b}{d}",
+        st.sampled_from(["0999", "1000", "1899", "1900", "1989", "2000", "2024", "2999", "3000"]),
+        st.sampled_from(["-", "/", ".", "年", "", " "]),
+        st.sampled_from(["00", "01", "02", "1", "09", "10", "12", "13", "２"]),
+        st.sampled_from(["-", "/", ".", "月", ""]),
+        st.sampled_from(["00", "01", "1", "28", "29", "30", "31", "32", "１"]),
+    ),
+    st.text(alphabet=st.sampled_from("0123456789-/年月日 令和"), max_size=12),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells=st.lists(st.one_of(st.none(), _DATE_CELLS), min_size=1, max_size=40))
+def test_date_shortcut_gives_what_the_date_parser_gives(cells):
+    series = pl.Series("c", cells, dtype=pl.String)
+    assert_same(
+        normalize.normalize_date(series), normalize._by_distinct(series, normalize._date_rows)
+    )
 
 
 _EMAIL_CELLS = st.one_of(
