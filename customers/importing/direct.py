@@ -453,24 +453,27 @@ def _csv(frame: pl.DataFrame) -> io.BytesIO:
     return buffer
 
 
-# COPY text format: a backslash starts an escape, tab and newline end a field and a row.
-_TEXT_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
-
-
 def _text(frame: pl.DataFrame) -> io.BytesIO:
     """``frame`` in COPY's text format (tab separated, ``\\N`` for NULL, backslash escapes).
 
-    Normalised values hardly ever hold a backslash, tab or line break, so the columns are
-    checked first (one cheap pass) and only those that do are escaped.
+    Normalised values hold no tab, line break or carriage return (normalisation turns every run
+    of whitespace into one space, and JSON escapes them), so only a backslash needs escaping —
+    and values hardly ever hold one. The rows are written as they are, and if the result holds
+    no more backslashes than NULLs (one each) that is it; otherwise the columns that hold one
+    are escaped and the rows written again.
     """
+    buffer = _tab_separated(frame)
+    if buffer.getvalue().count(b"\\") == sum(frame.null_count().row(0)):
+        return buffer
     strings = [name for name, dtype in frame.schema.items() if dtype == pl.String]
-    if strings and frame.height:
-        special = frame.select(pl.col(name).str.contains(r"[\\\t\n\r]").any() for name in strings)
-        escape = [name for name, found in zip(strings, special.row(0), strict=True) if found]
-        if escape:
-            frame = frame.with_columns(
-                pl.col(escape).str.replace_many(list(_TEXT_ESCAPES), list(_TEXT_ESCAPES.values()))
-            )
+    found = frame.select(pl.col(name).str.contains("\\", literal=True).any() for name in strings)
+    escape = [name for name, hit in zip(strings, found.row(0), strict=True) if hit]
+    return _tab_separated(
+        frame.with_columns(pl.col(escape).str.replace_all("\\", "\\\\", literal=True))
+    )
+
+
+def _tab_separated(frame: pl.DataFrame) -> io.BytesIO:
     buffer = io.BytesIO()
     frame.write_csv(
         buffer, include_header=False, separator="\t", quote_style="never", null_value="\\N"
