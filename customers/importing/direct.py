@@ -42,6 +42,7 @@ from customers.importing.merge import (
     CUSTOMER_TEXT_FIELDS,
     MergeCounts,
 )
+from customers.importing.normalize import nulls
 from customers.importing.records import BatchResult
 from customers.importing.staging import COPY_CHUNK, error_rows, errors_copy_sql, is_postgres, quote
 from customers.models import Customer, ImportKind, Purchase
@@ -278,7 +279,7 @@ class _CustomerIndex:
     def lookup(self, keys: pl.Series) -> pl.Series:
         """Customer id per key (null where the source has no such customer)."""
         if not len(self.hashes):
-            return pl.Series("customer_id", [None] * len(keys), dtype=pl.Int64)
+            return nulls(len(keys), "customer_id", pl.Int64)
         hashes = self._hash(keys)
         at = self.hashes.search_sorted(hashes, side="left").clip(upper_bound=len(self.hashes) - 1)
         found = (self.external_ids.gather(at) == keys).fill_null(False)

@@ -293,7 +293,12 @@ def _settled_or(
 
 
 def _null_strings(s: pl.Series) -> pl.Series:
-    return pl.Series(s.name, [None] * len(s), dtype=pl.String)
+    return nulls(len(s), s.name)
+
+
+def nulls(length: int, name: str = "", dtype: type[pl.DataType] = pl.String) -> pl.Series:
+    """A Series of ``length`` nulls (several times faster than one built from a list)."""
+    return pl.repeat(None, length, dtype=dtype, eager=True).alias(name)
 
 
 # --------------------------------------------------------------------------------------------

@@ -42,9 +42,9 @@ ROW = "__row"
 EXTRA = "__extra"
 EXTRA_SEPARATOR = " | "
 
-# Raw bytes read per step. Measured on 1M rows / 150 MB: 8 MB is as fast as 16 MB (polars parses
-# a piece on all cores either way) and peaks ~60-80 MB lower; 4 MB gets slower (per-piece costs).
-CHUNK_BYTES = 8 * 2**20
+# Raw bytes read per step. Measured on 1M rows / 170 MB: 4 MB reads ~10 % faster than 8 MB (a
+# fresh 8 MB block costs page faults on every read) and 2 MB slower (per-piece costs).
+CHUNK_BYTES = 4 * 2**20
 # How much of the file is used to detect encoding, delimiter and header.
 SAMPLE_BYTES = 4 * 2**20
 # preview() and the "is there any data" check read in small steps so they stay quick.
@@ -63,7 +63,6 @@ MAX_CONTENT_TYPES_BYTES = 4 * 2**20
 DELIMITERS = (",", "\t", ";", "|")
 DELIMITER_SAMPLE_RECORDS = 200
 
-_NOT_BLANK = r"\S"  # Rust regex: Unicode-aware, so U+3000 (full-width space) counts as blank too.
 
 _MAGIC_NOT_TABULAR = (
     (b"%PDF-", "PDF"),
@@ -1144,16 +1143,23 @@ class _PieceParser:
         )
 
 
+def _not_blank(column: pl.Expr) -> pl.Expr:
+    """Whether a cell holds more than whitespace (Unicode White_Space, so U+3000, the full-width
+    space, is blank too). Stripping the leading whitespace and comparing is half the cost of a
+    regex search for a non-space character, and the same test."""
+    return column.str.strip_chars_start() != ""
+
+
 def _blank_to_null(name: str) -> pl.Expr:
     column = pl.col(name)
-    return pl.when(column.str.contains(_NOT_BLANK)).then(column)
+    return pl.when(_not_blank(column)).then(column)
 
 
 def _count_non_empty(raw: pl.DataFrame) -> int:
     if not raw.height or not raw.width:
         return 0
     # Per-column flags first: a select of independent columns runs them in parallel.
-    flags = raw.select(pl.col(name).str.contains(_NOT_BLANK) for name in raw.columns)
+    flags = raw.select(_not_blank(pl.col(name)) for name in raw.columns)
     return int(flags.select(pl.any_horizontal(pl.all()).fill_null(False).sum()).item())
 
 

@@ -263,7 +263,7 @@ def _json_object(frame: pl.DataFrame, columns: dict[str, str]) -> pl.Series:
             piece = pl.lit(_json_member_start(key)) + pl.col(column) + pl.lit('"')
         pieces.append(frame.select(piece).to_series())
     if not pieces:
-        return pl.Series("attributes", [None] * frame.height, dtype=pl.String)
+        return normalize.nulls(frame.height, "attributes")
     body = pl.concat_str(pieces, separator=",", ignore_nulls=True)
     return pl.select(
         pl.when(body.str.len_chars() > 0).then(pl.lit("{") + body + pl.lit("}")).alias("attributes")
@@ -404,8 +404,8 @@ def _normalize_by_region(
     spec_kind: str, raw: pl.Series, regions: pl.Series
 ) -> normalize.Normalized:
     """Normalise phone numbers / postal codes per row country (one vectorised call per country)."""
-    out_values = pl.Series(raw.name, [None] * raw.len(), dtype=pl.String)
-    out_errors = pl.Series("errors", [None] * raw.len(), dtype=pl.String)
+    out_values = normalize.nulls(raw.len(), raw.name)
+    out_errors = normalize.nulls(raw.len(), "errors")
     for region in regions.unique().to_list():
         mask = regions == region
         if spec_kind == "phone":
@@ -423,7 +423,7 @@ def _attributes(
     attribute_columns: dict[str, str],
     extra: pl.Series | None,
 ) -> pl.Series:
-    source = pl.DataFrame({"_": pl.Series([None] * frame.height, dtype=pl.String)})
+    source = pl.DataFrame({"_": normalize.nulls(frame.height)})
     columns: dict[str, str] = {}
     if attribute_frame is not None:
         source = attribute_frame
@@ -465,7 +465,7 @@ def _customer_records(
     extra: pl.Series | None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     n = frame.height
-    null = pl.Series([None] * n, dtype=pl.String)
+    null = normalize.nulls(n)
     name = _get(frame, "name")
     if name is None:
         name = _join_text(_get(frame, "last_name"), _get(frame, "first_name"))
@@ -525,7 +525,7 @@ def _purchase_records(
     extra: pl.Series | None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     n = frame.height
-    null = pl.Series([None] * n, dtype=pl.String)
+    null = normalize.nulls(n)
     quantity = _get(frame, "quantity")
     amount = _amount(frame, quantity)
     customer = _get(frame, "customer_external_id")

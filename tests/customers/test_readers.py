@@ -740,3 +740,13 @@ def test_damaged_workbook(tmp_path):
     assert refused(write(tmp_path, b"PK\x03\x04 truncated", name="cut.xlsx")).code == (
         "not_tabular"
     )
+
+
+def test_a_cell_is_blank_exactly_when_it_holds_only_unicode_whitespace():
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    cells = pl.Series("c", [*chars, *(f" {c}\u3000" for c in chars), "", None], dtype=pl.String)
+    flags = pl.DataFrame({"c": cells}).select(
+        fast=readers._not_blank(pl.col("c")), regex=pl.col("c").str.contains(r"\S")
+    )
+    assert flags["fast"].to_list() == flags["regex"].to_list()
+    assert flags["fast"].sum() == 2 * (len(chars) - 25)  # 25 White_Space characters
