@@ -12,10 +12,13 @@ leaves either nothing or everything of the file there, and running again is safe
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -30,6 +33,7 @@ from customers.importing.staging import StageTable, append_errors
 from customers.models import ImportJob, ImportKind, ImportRowError
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -131,23 +135,82 @@ def _batches(
     batch_rows: int,
     first_rows: int | None = None,
 ) -> Iterator[BatchResult]:
-    """Normalised batches of the file; counts rows and reports progress as they pass."""
-    batches = iter(tabular.batches(batch_rows, first_rows))
+    """Normalised batches of the file; counts rows and reports progress as they pass.
+
+    The file is read one batch ahead by a thread of its own (``_read_ahead``): reading and
+    normalising are each a good part of a load's work, and in turn they would keep the
+    database waiting. "read" times the wait for a batch.
+    """
     memos = ColumnMemos()
-    while True:
-        t = time.perf_counter()
-        batch = next(batches, None)
-        timer.add("read", t)
-        if batch is None:
-            return
-        t = time.perf_counter()
-        result = normalize_batch(job.kind, batch, job.mapping, memos=memos)
-        timer.add("normalize", t)
-        if not read.preview:
-            read.preview = preview_rows(result.records)
-        read.rows += result.rows
-        reporter.post(rows_processed=read.rows, rows_total=_rows_total(tabular, read.rows))
-        yield result
+    with _read_ahead(tabular.batches(batch_rows, first_rows)) as batches:
+        while True:
+            t = time.perf_counter()
+            batch = next(batches, None)
+            timer.add("read", t)
+            if batch is None:
+                return
+            t = time.perf_counter()
+            result = normalize_batch(job.kind, batch, job.mapping, memos=memos)
+            timer.add("normalize", t)
+            if not read.preview:
+                read.preview = preview_rows(result.records)
+            read.rows += result.rows
+            reporter.post(rows_processed=read.rows, rows_total=_rows_total(tabular, read.rows))
+            yield result
+
+
+_END = object()
+
+
+@contextmanager
+def _read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[Iterator[T]]:
+    """``items`` produced by a thread of their own, at most ``depth`` ahead of the consumer.
+
+    The producer's exception (a malformed file) is raised to the consumer after the items
+    before it. Leaving the block early stops the producer after the item it is on and closes
+    ``items`` in its thread.
+    """
+    handoff: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def hand(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not hand((item, None)):
+                    return
+            hand((_END, None))
+        except BaseException as error:  # handed to the consumer
+            hand((_END, error))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    def consume() -> Iterator[T]:
+        while True:
+            item, error = handoff.get()
+            if item is _END:
+                if error is not None:
+                    raise error
+                return
+            yield item
+
+    thread = threading.Thread(target=produce, name="import-read", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _rows_total(tabular: TabularFile, processed: int) -> int | None:
