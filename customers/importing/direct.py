@@ -26,7 +26,7 @@ import io
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import ExitStack, contextmanager
 
 import polars as pl
@@ -66,12 +66,15 @@ def load_first(
     default_country: str,
     results: Iterator[BatchResult],
     estimate_rows: Callable[[int], int],
+    mapped: Collection[str] = (),
 ) -> MergeCounts:
     """COPY the normalised ``results`` of a first load into the target table.
 
     Call inside a transaction; raises ``NotFirstLoad`` (roll back, run the staged merge) when the
     source already has rows or the file needs folding. ``estimate_rows(rows so far)`` guesses the
     file's size after the first batch, to decide on a bulk load (indexes rebuilt once at the end).
+    ``mapped``: the fields the file's columns are mapped to (customer fields no column feeds are
+    the same on every row).
     """
     merge._steps.clear()
     model = Customer if kind == ImportKind.CUSTOMERS else Purchase
@@ -84,7 +87,7 @@ def load_first(
     now = timezone.now().isoformat()
     rows_of: _CustomerRows | _PurchaseRows
     if kind == ImportKind.CUSTOMERS:
-        rows_of = _CustomerRows(source, match_by, default_country, now)
+        rows_of = _CustomerRows(source, match_by, default_country, now, mapped)
     else:
         rows_of = _PurchaseRows(source, _customer_ids(source), now)
     created = 0
@@ -152,7 +155,7 @@ def _id_sequence(table: str) -> str | None:
 
 
 @contextmanager
-def _column_defaults(table: str, values: dict[str, str]) -> Iterator[None]:
+def _column_defaults(table: str, values: dict[str, str | None]) -> Iterator[None]:
     """Make ``values`` the columns' defaults for a while (inside the load's transaction, on a
     table it holds exclusively, so nobody else ever sees them), then put the old ones back."""
     with connection.cursor() as cursor:
@@ -182,10 +185,45 @@ def _column_defaults(table: str, values: dict[str, str]) -> Iterator[None]:
 class _CustomerRows:
     """Staged customer records -> rows of the customer table (defaults as the staged INSERT)."""
 
-    def __init__(self, source: str, match_by: list[str], default_country: str, now: str) -> None:
+    # The mapped fields each customer column is made from (``records._customer_records``).
+    _SOURCES = {
+        "name": ("name", "last_name", "first_name"),
+        "name_kana": ("name_kana", "last_name_kana", "first_name_kana"),
+        "address": ("address", "address2"),
+        "prefecture": ("prefecture", "address", "address2"),
+    }
+
+    def __init__(
+        self,
+        source: str,
+        match_by: list[str],
+        default_country: str,
+        now: str,
+        mapped: Collection[str] = (),
+    ) -> None:
         self.columns = CUSTOMER_INSERT_COLUMNS
         self.source, self.default_country, self.now = source, default_country, now
-        self.constants = {"source": source, "created_at": now, "updated_at": now}
+        self.constants: dict[str, str | None] = {
+            "source": source,
+            "created_at": now,
+            "updated_at": now,
+        }
+        # A column no mapped field feeds holds its default on every row: a column default for
+        # the load instead of a value sent and parsed a million times (time zone and country,
+        # in most files). Attributes never: cells beyond the header go there.
+        if mapped:
+            unfed = {
+                column: value
+                for column, value in (
+                    *((c, "") for c in CUSTOMER_TEXT_FIELDS),
+                    *((c, None) for c in CUSTOMER_NULLABLE_FIELDS),
+                    ("country", default_country),
+                    ("birth_date", None),
+                    ("tags", "[]"),
+                )
+                if not set(self._SOURCES.get(column, (column,))) & set(mapped)
+            }
+            self.constants.update(unfed)
         # Without an external id a row is grouped by its match key (staged merge: mobile phone,
         # phone, then e-mail, as far as the job matches by them); one key twice means folding.
         keys = []

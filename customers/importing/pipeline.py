@@ -276,6 +276,7 @@ def _run_direct(job: ImportJob, reporter: _Reporter) -> MergeCounts | None:
                     DIRECT_FIRST_BATCH_ROWS,
                 ),
                 estimate_rows=lambda rows: _rows_total(tabular, rows) or rows,
+                mapped=set(job.mapping.values()),
             )
             timer.add("load", t)  # reading and normalising included: they overlap the COPYs
             _succeed(job, counts, timer, read, started)

@@ -277,6 +277,11 @@ def test_a_bulk_first_load_stores_source_and_times_and_leaves_column_defaults_as
     assert {t: _column_defaults(t) for t in before} == before
     stored = Customer.objects.get(external_id="C2")
     assert stored.source == "shop"
+    # The columns the file does not feed come from column defaults of the load.
+    unfed = ("name_kana", "gender", "postal_code", "prefecture", "address", "time_zone")
+    assert [getattr(stored, f) for f in unfed] == [""] * len(unfed)
+    assert [stored.email, stored.phone, stored.mobile_phone, stored.birth_date] == [None] * 4
+    assert (stored.country, stored.tags, stored.attributes) == ("JP", [], {})
     assert stored.created_at == stored.updated_at
     assert customers.started_at <= stored.created_at <= customers.finished_at
     purchase = Purchase.objects.get()
@@ -285,6 +290,20 @@ def test_a_bulk_first_load_stores_source_and_times_and_leaves_column_defaults_as
         Customer.objects.get(external_id="C1").id,
     )
     assert lines.started_at <= purchase.created_at <= lines.finished_at
+
+
+@pytest.mark.postgres_only
+def test_a_bulk_first_load_reads_the_prefecture_from_the_address_when_no_column_has_it(
+    postgres, monkeypatch
+):
+    from customers.importing import merge
+
+    monkeypatch.setattr(merge, "_is_bulk_load", lambda table, inserting: True)
+    job = run_import("customers", "顧客ID,住所,姓,名\nC1,大阪府大阪市北区1-1,山田,太郎\n")
+
+    assert "merge.reindex" in job.timings
+    stored = Customer.objects.get(external_id="C1")
+    assert (stored.prefecture, stored.name) == ("大阪府", "山田 太郎")
 
 
 @pytest.mark.postgres_only
