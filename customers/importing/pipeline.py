@@ -16,14 +16,14 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from customers.importing import direct
 from customers.importing.merge import MergeCounts, merge_customers, merge_purchases
@@ -172,6 +172,7 @@ def _read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[Iterator[T]]:
     """
     handoff: queue.Queue = queue.Queue(depth)
     stop = threading.Event()
+    language = translation.get_language()  # for the file's error messages
 
     def hand(entry: tuple) -> bool:
         while not stop.is_set():
@@ -184,9 +185,10 @@ def _read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[Iterator[T]]:
 
     def produce() -> None:
         try:
-            for item in items:
-                if not hand((item, None)):
-                    return
+            with translation.override(language):
+                for item in items:
+                    if not hand((item, None)):
+                        return
             hand((_END, None))
         except BaseException as error:  # handed to the consumer
             hand((_END, error))
@@ -214,13 +216,13 @@ def _read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[Iterator[T]]:
 
 
 def _rows_total(tabular: TabularFile, processed: int) -> int | None:
-    """The file's data rows: counted up front for a workbook, estimated from the bytes read so
-    far for CSV (a counting pass would read the whole file twice); the job's final update
-    stores the exact number."""
-    fraction = tabular.fraction_read()
-    if fraction is None:
+    """The file's data rows: counted up front for a workbook, estimated from the records per
+    byte read so far for CSV (a counting pass would read the whole file twice); the job's
+    final update stores the exact number."""
+    if tabular.format == "xlsx":
         return tabular.count_rows()
-    return max(processed, round(processed / fraction)) if fraction > 0 else None
+    estimate = tabular.estimated_rows()
+    return max(processed, estimate) if estimate is not None else None
 
 
 def _open(job: ImportJob, timer: Timer) -> TabularFile:
@@ -231,7 +233,7 @@ def _open(job: ImportJob, timer: Timer) -> TabularFile:
         xlsx_max_uncompressed=settings.IMPORT_XLSX_MAX_UNCOMPRESSED_BYTES,
         xlsx_max_ratio=settings.IMPORT_XLSX_MAX_RATIO,
     )
-    if tabular.fraction_read() is None:  # a workbook: no byte position to estimate from
+    if tabular.format == "xlsx":  # no byte position to estimate from
         t = time.perf_counter()
         tabular.count_rows()
         timer.add("count", t)
@@ -258,7 +260,17 @@ def _run_direct(job: ImportJob, reporter: _Reporter) -> MergeCounts | None:
     reporter.post(phase="reading")
     reporter.quiet = True  # inline progress would write between this connection's COPYs
     try:
-        with transaction.atomic():
+        batches = _batches(
+            job,
+            tabular,
+            timer,
+            reporter,
+            read,
+            min(settings.IMPORT_BATCH_ROWS, DIRECT_BATCH_ROWS),
+            DIRECT_FIRST_BATCH_ROWS,
+        )
+        # closing(): whatever stops the load, the reader thread stops with it.
+        with transaction.atomic(), closing(batches):
             t = time.perf_counter()
             counts = direct.load_first(
                 job_id=job.pk,
@@ -266,15 +278,7 @@ def _run_direct(job: ImportJob, reporter: _Reporter) -> MergeCounts | None:
                 source=job.source,
                 match_by=job.match_by,
                 default_country=settings.DEFAULT_PHONE_REGION,
-                results=_batches(
-                    job,
-                    tabular,
-                    timer,
-                    reporter,
-                    read,
-                    min(settings.IMPORT_BATCH_ROWS, DIRECT_BATCH_ROWS),
-                    DIRECT_FIRST_BATCH_ROWS,
-                ),
+                results=batches,
                 estimate_rows=lambda rows: _rows_total(tabular, rows) or rows,
                 mapped=set(job.mapping.values()),
             )
@@ -297,11 +301,13 @@ def _run_staged(job: ImportJob, reporter: _Reporter) -> MergeCounts:
     stage.create()
     try:
         read = _Read()
-        for result in _batches(job, tabular, timer, reporter, read, settings.IMPORT_BATCH_ROWS):
-            t = time.perf_counter()
-            stage.append(result.records)
-            append_errors(job.pk, result.errors)
-            timer.add("stage", t)
+        batches = _batches(job, tabular, timer, reporter, read, settings.IMPORT_BATCH_ROWS)
+        with closing(batches):
+            for result in batches:
+                t = time.perf_counter()
+                stage.append(result.records)
+                append_errors(job.pk, result.errors)
+                timer.add("stage", t)
 
         reporter.post(phase="merging", preview=read.preview)
         t = time.perf_counter()

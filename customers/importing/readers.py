@@ -118,6 +118,9 @@ class TabularFile:
     _header_row: int = field(default=1, repr=False, compare=False)
     _row_count: int | None = field(default=None, repr=False, compare=False)
     _bytes_read: int = field(default=0, repr=False, compare=False)
+    # (file bytes read, records parsed from them) as of the last piece parsed: one tuple, so a
+    # thread reading it while the file is read in another sees a consistent pair.
+    _parsed: tuple[int, int] = field(default=(0, 0), repr=False, compare=False)
 
     def count_rows(self) -> int:
         """Number of non-empty data records (one streaming pass; cached)."""
@@ -135,14 +138,18 @@ class TabularFile:
             self._row_count = total
         return self._row_count
 
-    def fraction_read(self) -> float | None:
-        """How much of a CSV file ``batches()`` has read so far (0-1; it reads a little ahead of
-        the batch it hands out), None for a workbook. Lets progress be estimated without a
-        counting pass over the whole file."""
+    def estimated_rows(self) -> int | None:
+        """The data records of a CSV file, estimated from the records per byte of what
+        ``batches()`` has parsed so far — however far ahead of its consumer it reads (None
+        before anything is parsed, and for a workbook: ``count_rows()`` is cheap there). Lets
+        progress be shown, and a bulk load chosen, without a counting pass over the file."""
         if self._csv is None:
             return None
+        read, records = self._parsed
+        if not read:
+            return None
         size = self.path.stat().st_size
-        return min(1.0, self._bytes_read / size) if size else 1.0
+        return max(0, round(records * max(size, read) / read) - self._csv.header_records)
 
     def preview(self, n: int = 20) -> pl.DataFrame:
         """The first ``n`` data records, shaped like ``batches()``."""
@@ -255,6 +262,7 @@ class TabularFile:
             del item  # the piece's bytes are parsed; free them before handing out the frame
             for first, raw in frames:
                 next_row = first + raw.height
+                self._parsed = (self._bytes_read, next_row - 1)
                 if to_skip:
                     # The header (and blank records before it) are parsed like data, then dropped:
                     # that keeps every later row number in one place.

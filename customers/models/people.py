@@ -81,7 +81,8 @@ class Customer(models.Model):
             # External id first: it tells rows apart from the first bytes, so PostgreSQL sorts it
             # on abbreviated keys when the index is built (a million rows of one source, twice
             # as fast); a leading source column, the same on every row, defeats them. Lookups
-            # always give both columns.
+            # give both columns; only an import's "does this source have rows yet" check and the
+            # list filter by source scan the table instead.
             models.UniqueConstraint(
                 fields=["external_id", "source"], name="customer_unique_external_id_per_source"
             ),

@@ -225,3 +225,30 @@ def test_tables_found_no_longer_empty_under_the_lock_are_not_kept_locked(postgre
             )
             assert cursor.fetchall() == []
     assert Customer.objects.filter(pk=customer.pk).exists()
+
+
+@pytest.mark.postgres_only
+def test_a_first_load_read_ahead_still_sizes_the_file_for_a_bulk_load(postgres, monkeypatch):
+    # The file is read a batch ahead of the normalising, so the bytes read so far overstate
+    # how far the load is: the size must come from records per byte, or a file big enough
+    # for a bulk load looks too small after its first batch.
+    from customers.importing import pipeline, readers
+
+    monkeypatch.setattr(readers, "CHUNK_BYTES", 16 * 1024)
+    monkeypatch.setattr(pipeline, "DIRECT_FIRST_BATCH_ROWS", 200)
+    monkeypatch.setattr(pipeline, "DIRECT_BATCH_ROWS", 1_000)
+    monkeypatch.setattr(merge, "BULK_LOAD_MIN_ROWS", 4_000)
+    estimates = []
+    original = merge._is_bulk_load
+    monkeypatch.setattr(
+        merge,
+        "_is_bulk_load",
+        lambda table, inserting: estimates.append(inserting) or original(table, inserting),
+    )
+    text = "顧客ID,氏名\n" + "".join(f"C{i:05d},顧客{i}\n" for i in range(5_000))
+
+    job = run_import("customers", text)
+
+    assert_reconciles(job)
+    assert 4_500 <= estimates[0] <= 5_500
+    assert "merge.reindex" in job.timings

@@ -6,6 +6,7 @@ import pytest
 
 from customers.importing.pipeline import _read_ahead
 from customers.importing.readers import ImportFileError
+from customers.models import ImportJob
 
 
 def test_items_come_in_order_from_another_thread():
@@ -50,4 +51,23 @@ def test_leaving_early_stops_the_reader_and_closes_the_source():
         assert next(ahead) == 0
     assert closed.is_set()  # closed by the time the block is left, in the reader's thread
     assert len(produced) <= 5  # one taken, two waiting, one being handed over
+    assert not any(t.name == "import-read" for t in threading.enumerate())
+
+
+def test_an_import_that_fails_stops_its_reader(db, monkeypatch):
+    from customers.importing import direct, pipeline
+    from tests.customers.helpers import run_import
+
+    def fail(*, results, **kwargs):
+        next(results)
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(direct, "applies", lambda **kwargs: True)
+    monkeypatch.setattr(direct, "load_first", fail)
+    monkeypatch.setattr(pipeline, "DIRECT_FIRST_BATCH_ROWS", 1)
+    monkeypatch.setattr(pipeline, "DIRECT_BATCH_ROWS", 1)
+    with pytest.raises(RuntimeError, match="went away"):
+        run_import("customers", "顧客ID,氏名\n" + "".join(f"C{i},x\n" for i in range(50)))
+
+    assert ImportJob.objects.get().state == "failed"
     assert not any(t.name == "import-read" for t in threading.enumerate())
