@@ -420,11 +420,7 @@ def _phone_valid(national: pl.Expr, rules: _PhoneRules, *, leading: bool = True)
     number to: "valid for this region's patterns" only.
     """
     key = pl.concat_str(national.str.len_chars().cast(pl.String), pl.lit(":"), national)
-    # Both patterns over one key, built once (as two expressions polars would build it twice).
-    valid = key.map_batches(
-        lambda k: k.str.contains(rules.general) & k.str.contains(rules.types),
-        return_dtype=pl.Boolean,
-    )
+    valid = key.str.contains(rules.general) & key.str.contains(rules.types)
     if not leading:
         return valid.fill_null(False)
     if rules.own_leading:
