@@ -120,10 +120,11 @@ class _Read:
 
 
 # A first load holds up to four batches at once (being normalised, two queued, being stored);
-# smaller batches keep its memory at that of the staged path. Its first batch is smaller still:
-# PostgreSQL has nothing to store until it is normalised.
+# smaller batches keep its memory at that of the staged path. Its first and last batches are
+# smaller still: PostgreSQL has nothing to store until the first is normalised, and the last
+# is stored after everything else is done.
 DIRECT_BATCH_ROWS = 50_000
-DIRECT_FIRST_BATCH_ROWS = 10_000
+DIRECT_EDGE_BATCH_ROWS = 10_000
 
 
 def _batches(
@@ -133,7 +134,7 @@ def _batches(
     reporter: _Reporter,
     read: _Read,
     batch_rows: int,
-    first_rows: int | None = None,
+    edge_rows: int | None = None,
 ) -> Iterator[BatchResult]:
     """Normalised batches of the file; counts rows and reports progress as they pass.
 
@@ -142,7 +143,7 @@ def _batches(
     database waiting. "read" times the wait for a batch.
     """
     memos = ColumnMemos()
-    with _read_ahead(tabular.batches(batch_rows, first_rows)) as batches:
+    with _read_ahead(tabular.batches(batch_rows, edge_rows)) as batches:
         while True:
             t = time.perf_counter()
             batch = next(batches, None)
@@ -267,7 +268,7 @@ def _run_direct(job: ImportJob, reporter: _Reporter) -> MergeCounts | None:
             reporter,
             read,
             min(settings.IMPORT_BATCH_ROWS, DIRECT_BATCH_ROWS),
-            DIRECT_FIRST_BATCH_ROWS,
+            DIRECT_EDGE_BATCH_ROWS,
         )
         # closing(): whatever stops the load, the reader thread stops with it.
         with transaction.atomic(), closing(batches):

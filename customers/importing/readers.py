@@ -165,17 +165,21 @@ class TabularFile:
         return pl.concat(frames).head(n)
 
     def batches(
-        self, batch_rows: int = 100_000, first_rows: int | None = None
+        self, batch_rows: int = 100_000, edge_rows: int | None = None
     ) -> Iterator[pl.DataFrame]:
-        """Stream the data records as frames of at most ``batch_rows`` rows (the first of at
-        most ``first_rows``: a pipeline that stores batches while it reads the next starts
-        storing sooner)."""
-        if batch_rows < 1 or (first_rows is not None and first_rows < 1):
-            raise ValueError("batch_rows and first_rows must be at least 1")
+        """Stream the data records as frames of at most ``batch_rows`` rows.
+
+        With ``edge_rows``, the first batch and the ones cut once the whole file has been read
+        hold at most that many: a pipeline that stores one batch while it normalises the next
+        then starts storing sooner and has less left to store after its last batch.
+        """
+        if batch_rows < 1 or (edge_rows is not None and edge_rows < 1):
+            raise ValueError("batch_rows and edge_rows must be at least 1")
+        edge = min(edge_rows or batch_rows, batch_rows)
         pending: list[pl.DataFrame] = []
         have = 0
         total = 0
-        size = min(first_rows or batch_rows, batch_rows)
+        size = edge
         for frame in self._frames(batch_rows, CHUNK_BYTES):
             total += frame.height
             self._check_rows(total)
@@ -188,9 +192,15 @@ class TabularFile:
                 rest = joined.slice(size)
                 pending = [rest] if rest.height else []
                 have = rest.height
-                size = batch_rows
+                size = edge if self._read_to_end() else batch_rows
         if have:
-            yield pl.concat(pending, rechunk=False) if len(pending) > 1 else pending[0]
+            joined = pl.concat(pending, rechunk=False) if len(pending) > 1 else pending[0]
+            for start in range(0, have, edge):
+                yield joined.slice(start, edge)
+
+    def _read_to_end(self) -> bool:
+        """Whether the last bytes of a CSV file have been read (never for a workbook)."""
+        return self._csv is not None and self._bytes_read >= self.path.stat().st_size
 
     # -- shared -------------------------------------------------------------------------------
 

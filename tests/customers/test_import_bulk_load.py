@@ -235,7 +235,7 @@ def test_a_first_load_read_ahead_still_sizes_the_file_for_a_bulk_load(postgres, 
     from customers.importing import pipeline, readers
 
     monkeypatch.setattr(readers, "CHUNK_BYTES", 16 * 1024)
-    monkeypatch.setattr(pipeline, "DIRECT_FIRST_BATCH_ROWS", 200)
+    monkeypatch.setattr(pipeline, "DIRECT_EDGE_BATCH_ROWS", 200)
     monkeypatch.setattr(pipeline, "DIRECT_BATCH_ROWS", 1_000)
     monkeypatch.setattr(merge, "BULK_LOAD_MIN_ROWS", 4_000)
     estimates = []

@@ -64,7 +64,7 @@ def test_an_import_that_fails_stops_its_reader(db, monkeypatch):
 
     monkeypatch.setattr(direct, "applies", lambda **kwargs: True)
     monkeypatch.setattr(direct, "load_first", fail)
-    monkeypatch.setattr(pipeline, "DIRECT_FIRST_BATCH_ROWS", 1)
+    monkeypatch.setattr(pipeline, "DIRECT_EDGE_BATCH_ROWS", 1)
     monkeypatch.setattr(pipeline, "DIRECT_BATCH_ROWS", 1)
     with pytest.raises(RuntimeError, match="went away"):
         run_import("customers", "顧客ID,氏名\n" + "".join(f"C{i},x\n" for i in range(50)))

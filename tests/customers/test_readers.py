@@ -750,3 +750,20 @@ def test_a_cell_is_blank_exactly_when_it_holds_only_unicode_whitespace():
     )
     assert flags["fast"].to_list() == flags["regex"].to_list()
     assert flags["fast"].sum() == 2 * (len(chars) - 25)  # 25 White_Space characters
+
+
+def test_batches_at_the_edges_of_the_file_are_smaller(tmp_path, monkeypatch):
+    monkeypatch.setattr(readers, "CHUNK_BYTES", 2_000)
+    text = "id,name\n" + "".join(f"{i},name {i}\n" for i in range(1_000))
+    tabular = open_file(write(tmp_path, text))
+
+    sizes, ids = [], []
+    for batch in tabular.batches(100, edge_rows=10):
+        sizes.append(batch.height)
+        ids += batch["id"].to_list()
+
+    assert ids == [str(i) for i in range(1_000)]
+    assert sizes[0] == 10 and max(sizes) == 100
+    # Once the last bytes are read, what is left comes in small batches.
+    assert sizes[-3:] == [10, 10, 10] and sum(sizes) == 1_000
+    assert list(tabular.batches(100)) and all(b.height == 100 for b in tabular.batches(100))
