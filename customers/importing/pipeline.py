@@ -119,9 +119,9 @@ class _Read:
     preview: list[dict] = field(default_factory=list)
 
 
-# A first load holds up to four batches at once (being normalised, two queued, being stored);
-# smaller batches keep its memory at that of the staged path. Its first and last batches are
-# smaller still: PostgreSQL has nothing to store until the first is normalised, and the last
+# A first load holds up to five batches at once (read ahead, being normalised, two queued, being
+# stored); smaller batches keep its memory at that of the staged path. Its first and last batches
+# are smaller still: PostgreSQL has nothing to store until the first is normalised, and the last
 # is stored after everything else is done.
 DIRECT_BATCH_ROWS = 50_000
 DIRECT_EDGE_BATCH_ROWS = 10_000
