@@ -2,7 +2,8 @@
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.lookups import Exact
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -31,6 +32,11 @@ class LookupHash(models.Func):
                 compiler, connection, template="%(function)s(%(expressions)s, 0)", **extra_context
             )
         return compiler.compile(self.get_source_expressions()[0])
+
+
+def same_value(field: str, value: str) -> Q:
+    """``field`` equals ``value``, spelled so that the field's ``LookupHash`` index serves it."""
+    return Q(Exact(LookupHash(field), LookupHash(Value(value)))) & Q(**{field: value})
 
 
 class Gender(models.TextChoices):

@@ -61,3 +61,20 @@ def test_the_admin_finds_a_phone_as_written(admin_client, taro, other):
     page = admin_client.get(reverse("admin:customers_customer_changelist"), {"q": "090-1234-5678"})
 
     assert list(page.context["cl"].result_list) == [taro]
+
+
+@pytest.mark.postgres_only
+def test_a_phone_or_email_search_is_served_by_the_lookup_indexes(postgres):
+    from django.db import connection
+
+    from customers.filters import customer_search_q
+    from customers.models import Customer
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    phone_plan = Customer.objects.filter(customer_search_q("090-1234-5678")).explain()
+    email_plan = Customer.objects.filter(customer_search_q("Taro@Example.JP")).explain()
+
+    assert "customer_mobile_idx" in phone_plan and "customer_phone_idx" in phone_plan
+    assert "customer_email_idx" in email_plan
+    assert "Seq Scan" not in phone_plan + email_plan
