@@ -4,6 +4,8 @@ normalise cells full of them (and of backslashes and NULL look-alikes) through e
 both kinds of import, encode the rows as the first load does and read them back the way
 PostgreSQL reads COPY text."""
 
+import re
+
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,33 +24,23 @@ _CELLS = st.one_of(
 _SIMPLE_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 
 
+_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|(.))", re.DOTALL)
+
+
 def _read_field(field: str) -> str | None:
     """One field as PostgreSQL's COPY text format reads it."""
     if field == "\\N":
         return None
-    out, i = [], 0
-    while i < len(field):
-        char = field[i]
-        if char != "\\" or i + 1 == len(field):
-            out.append(char)
-            i += 1
-            continue
-        following = field[i + 1]
-        if following in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[following])
-            i += 2
-        elif following in "01234567":
-            digits = field[i + 1 : i + 4]
-            digits = digits[: next((k for k, c in enumerate(digits) if c not in "01234567"), 3)]
-            out.append(chr(int(digits, 8)))
-            i += 1 + len(digits)
-        elif following == "x" and field[i + 2 : i + 3].isdigit():
-            out.append(chr(int(field[i + 2 : i + 4].rstrip("ghijklmnopqrstuvwxyz"), 16)))
-            i += 4
-        else:
-            out.append(following)
-            i += 2
-    return "".join(out)
+
+    def unescape(match: re.Match) -> str:
+        octal, hexadecimal, char = match.groups()
+        if octal:
+            return chr(int(octal, 8))
+        if hexadecimal:
+            return chr(int(hexadecimal, 16))
+        return _SIMPLE_ESCAPES.get(char, char)
+
+    return _ESCAPE.sub(unescape, field)
 
 
 def _read_copy_text(data: bytes, width: int) -> list[tuple]:
