@@ -266,7 +266,7 @@ def _json_object(frame: pl.DataFrame, columns: dict[str, str]) -> pl.Series:
         return normalize.nulls(frame.height, "attributes")
     body = pl.concat_str(pieces, separator=",", ignore_nulls=True)
     return pl.select(
-        pl.when(body.str.len_chars() > 0).then(pl.lit("{") + body + pl.lit("}")).alias("attributes")
+        pl.when(body.str.len_bytes() > 0).then(pl.lit("{") + body + pl.lit("}")).alias("attributes")
     ).to_series()
 
 

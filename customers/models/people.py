@@ -34,6 +34,21 @@ class LookupHash(models.Func):
         return compiler.compile(self.get_source_expressions()[0])
 
 
+class LookupIndex(models.Index):
+    """An index over ``LookupHash`` values, built without B-tree deduplication on PostgreSQL.
+
+    Phone numbers and e-mail addresses are nearly all distinct: deduplication would find
+    almost nothing to merge, and looking for it is about a tenth of the cost of building such
+    an index (every first load of a file builds three).
+    """
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        statement = super().create_sql(model, schema_editor, using=using, **kwargs)
+        if schema_editor.connection.vendor == "postgresql":
+            statement.parts["extra"] = " WITH (deduplicate_items = off)" + statement.parts["extra"]
+        return statement
+
+
 def same_value(field: str, value: str) -> Q:
     """``field`` equals ``value``, spelled so that the field's ``LookupHash`` index serves it."""
     return Q(Exact(LookupHash(field), LookupHash(Value(value)))) & Q(**{field: value})
@@ -102,15 +117,15 @@ class Customer(models.Model):
             ),
         ]
         indexes = [
-            models.Index(
+            LookupIndex(
                 LookupHash("phone"), name="customer_phone_idx", condition=Q(phone__isnull=False)
             ),
-            models.Index(
+            LookupIndex(
                 LookupHash("mobile_phone"),
                 name="customer_mobile_idx",
                 condition=Q(mobile_phone__isnull=False),
             ),
-            models.Index(
+            LookupIndex(
                 LookupHash("email"), name="customer_email_idx", condition=Q(email__isnull=False)
             ),
         ]

@@ -38,6 +38,30 @@ def test_a_bulk_load_rebuilds_exactly_the_same_indexes(postgres, monkeypatch):
 
 
 @pytest.mark.postgres_only
+def test_lookup_indexes_hold_hashes_without_deduplication(postgres):
+    definitions = _index_definitions("customers_customer")
+
+    for name, column in [
+        ("customer_phone_idx", "phone"),
+        ("customer_mobile_idx", "mobile_phone"),
+        ("customer_email_idx", "email"),
+    ]:
+        assert f"hashtextextended(({column})::text" in definitions[name]
+        assert "WITH (deduplicate_items=off)" in definitions[name]
+        assert f"WHERE ({column} IS NOT NULL)" in definitions[name]
+
+
+@pytest.mark.django_db
+def test_lookup_indexes_ask_for_no_deduplication_only_on_postgresql():
+    editor = connection.SchemaEditorClass(connection, collect_sql=True)
+
+    for index in Customer._meta.indexes:
+        sql = str(index.create_sql(Customer, editor))
+
+        assert ("deduplicate_items" in sql) == (connection.vendor == "postgresql"), sql
+
+
+@pytest.mark.postgres_only
 def test_only_loads_that_at_least_double_the_table_count_as_bulk(postgres, monkeypatch):
     monkeypatch.setattr(merge, "BULK_LOAD_MIN_ROWS", 2)
     Customer.objects.bulk_create(Customer(external_id=f"E{i}", name="x") for i in range(10))
