@@ -248,7 +248,7 @@ def _json_object(frame: pl.DataFrame, columns: dict[str, str]) -> pl.Series:
     nearly every column — is written as it is, between quotes; the others go through polars'
     JSON encoder, whose escaping the plain writing matches exactly.
     """
-    pieces: list[pl.Series] = []
+    pieces: list[pl.Expr] = []
     for key, column in columns.items():
         values = frame[column]
         if values.null_count() == len(values):
@@ -261,12 +261,18 @@ def _json_object(frame: pl.DataFrame, columns: dict[str, str]) -> pl.Series:
             )
         else:
             piece = pl.lit(_json_member_start(key)) + pl.col(column) + pl.lit('"')
-        pieces.append(frame.select(piece).to_series())
+        pieces.append(piece)
     if not pieces:
         return normalize.nulls(frame.height, "attributes")
+    if len(pieces) == 1:  # null where the one value is (concat_str of a null is null)
+        return frame.select(
+            pl.concat_str(pl.lit("{"), pieces[0], pl.lit("}")).alias("attributes")
+        ).to_series()
     body = pl.concat_str(pieces, separator=",", ignore_nulls=True)
-    return pl.select(
-        pl.when(body.str.len_bytes() > 0).then(pl.lit("{") + body + pl.lit("}")).alias("attributes")
+    return frame.select(
+        pl.when(body.str.len_bytes() > 0)
+        .then(pl.concat_str(pl.lit("{"), body, pl.lit("}")))
+        .alias("attributes")
     ).to_series()
 
 
