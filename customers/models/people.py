@@ -38,8 +38,8 @@ class LookupIndex(models.Index):
     """An index over ``LookupHash`` values, built without B-tree deduplication on PostgreSQL.
 
     Phone numbers and e-mail addresses are nearly all distinct: deduplication would find
-    almost nothing to merge, and looking for it is about a tenth of the cost of building such
-    an index (every first load of a file builds three).
+    almost nothing to merge, and looking for it costs every build (every first load of a file
+    builds all three: about 0.07 s of their 1.2 s per million customers).
     """
 
     def create_sql(self, model, schema_editor, using="", **kwargs):
