@@ -15,6 +15,7 @@ from django.db import connection, transaction
 
 from customers.importing.records import STAGE_COLUMNS, error_message
 from customers.models import ImportRowError
+from customers.models.people import LookupHash
 
 COPY_CHUNK = 1 << 20
 
@@ -82,10 +83,8 @@ class Dialect:
         """``stored`` (a customer column with a ``LookupHash`` index) equals ``staged``, spelled
         so that PostgreSQL finds it through that index: the hash first, then the value."""
         if self.pg:
-            return (
-                f"(hashtextextended({stored}, 0) = hashtextextended({staged}, 0) "
-                f"AND {stored} = {staged})"
-            )
+            hashed = LookupHash.SQL
+            return f"({hashed % stored} = {hashed % staged} AND {stored} = {staged})"
         return f"({stored} = {staged})"
 
     def text(self, expr: str) -> str:

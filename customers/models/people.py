@@ -25,11 +25,13 @@ class LookupHash(models.Func):
     function = "hashtextextended"
     arity = 1
     output_field = models.BigIntegerField()
+    # On PostgreSQL, for raw SQL too (``Dialect.same``): one spelling, so its indexes serve both.
+    SQL = "hashtextextended(%s, 0)"
 
     def as_sql(self, compiler, connection, **extra_context):
         if connection.vendor == "postgresql":
             return super().as_sql(
-                compiler, connection, template="%(function)s(%(expressions)s, 0)", **extra_context
+                compiler, connection, template=self.SQL % "%(expressions)s", **extra_context
             )
         return compiler.compile(self.get_source_expressions()[0])
 
