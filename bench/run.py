@@ -6,6 +6,11 @@
 Scenarios, all in one run on the same files:
 - raw COPY of customers.csv into a bare table (same columns as the file, text, no indexes);
 - import of customers.csv through the real pipeline (child process; its peak RSS is read);
+- PostgreSQL's part of that import alone: the rows the import stored, already normalised, COPYed
+  the way the import COPYs them (same bulk load, columns and defaults) and its indexes built,
+  in a transaction that is then rolled back (from the second pair on, with the first import's
+  rows): what the import would take if reading, normalising and encoding cost nothing
+  (informative; the target compares the whole import);
 - re-import of the same customers file (must change nothing);
 - raw COPY of purchases.csv into a bare table plus customer-id resolution (a join to customers);
 - import of purchases.csv through the real pipeline.
@@ -38,10 +43,14 @@ from bench import _django  # noqa: E402
 
 _django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
 from customers.demo_data import generate  # noqa: E402
+from customers.importing import direct, merge  # noqa: E402
+from customers.models import Customer, ImportJob  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -73,6 +82,66 @@ def _copy_file(table: str, path: Path, columns: int) -> float:
         while chunk := handle.read(1 << 20):
             copy.write(chunk)
     return time.perf_counter() - started
+
+
+class _StoredRows:
+    """The customer rows an import stored, written out as its first load COPYs them, to time
+    PostgreSQL's part of that load alone (the bench reaches into the load's own helpers so
+    that the columns, the column defaults and the bulk load are exactly the import's)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        job = ImportJob.objects.latest("pk")
+        rows = direct._CustomerRows(
+            job.source,
+            job.match_by,
+            settings.DEFAULT_PHONE_REGION,
+            timezone.now().isoformat(),
+            set(job.mapping.values()),
+        )
+        self.constants = rows.constants
+        self.columns = ["id", *(c for c in rows.columns if c not in rows.constants)]
+        table = Customer._meta.db_table
+        listed = ", ".join(self.columns)
+        with (
+            connection.cursor() as cursor,
+            path.open("wb") as handle,
+            cursor.cursor.copy(
+                f"COPY (SELECT {listed} FROM {table} WHERE source = %s ORDER BY id) TO STDOUT",
+                [job.source],
+            ) as copy,
+        ):
+            for data in copy:
+                handle.write(data)
+        self.rows = job.created_count
+
+    def load(self) -> float:
+        """Seconds to store the rows as a first load does (COPY, then the indexes), rolled back."""
+        table = Customer._meta.db_table
+        sql = f"COPY {table} ({', '.join(self.columns)}) FROM STDIN (FORMAT text)"
+        with transaction.atomic():
+            started = time.perf_counter()
+            with (
+                merge._bulk_load(table, self.rows, unique=True),
+                direct._column_defaults(table, self.constants),
+                connection.cursor() as cursor,
+                self.path.open("rb") as handle,
+                cursor.cursor.copy(sql) as copy,
+            ):
+                while chunk := handle.read(1 << 20):
+                    copy.write(chunk)
+            seconds = time.perf_counter() - started
+            transaction.set_rollback(True)
+        return seconds
+
+
+def _empty_and_checkpoint() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE customers_purchase, customers_customer, customers_importrowerror, "
+            "customers_importjob CASCADE"
+        )
+        cursor.execute("CHECKPOINT")
 
 
 def _header_width(path: Path) -> int:
@@ -132,20 +201,25 @@ def main() -> None:
 
     copies: list[float] = []
     imports: list[tuple[dict, float]] = []
+    shares: list[float] = []
+    stored: _StoredRows | None = None
     for _ in range(max(1, args.repeat)):
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "TRUNCATE customers_purchase, customers_customer, customers_importrowerror, "
-                "customers_importjob CASCADE"
-            )
-            cursor.execute("CHECKPOINT")
+        _empty_and_checkpoint()
         copies.append(
             _copy_file("bench_raw_customers", customers_csv, _header_width(customers_csv))
         )
+        if stored is not None:  # from the second pair on: the first import's rows
+            with connection.cursor() as cursor:
+                cursor.execute("CHECKPOINT")
+            shares.append(stored.load())  # rolled back: the table is empty again
         with connection.cursor() as cursor:
             # The COPY's WAL would otherwise bring on a checkpoint in the middle of the import.
             cursor.execute("CHECKPOINT")
         imports.append(_run_child(["--kind", "customers", "--file", str(customers_csv)]))
+        if stored is None:
+            stored = _StoredRows(data_dir / "customers.stored")
+    assert stored is not None
+    stored.path.unlink()
     copy_customers = statistics.median(copies)
     imported, rss = sorted(imports, key=lambda run: run[0]["timings"]["total"])[len(imports) // 2]
     runs = f"median of {len(copies)}" if len(copies) > 1 else "one run"
@@ -160,6 +234,21 @@ def main() -> None:
             f"{ratio:.2f}× COPY (target ≤ 3×), {runs}, peak RSS {rss:.0f} MB",
         )
     )
+    if shares:
+        share = statistics.median(shares)
+        rows.append(
+            (
+                "  of which PostgreSQL's part alone",
+                share,
+                f"{share / copy_customers:.2f}× COPY: the import's rows COPYed and indexed, "
+                f"no Python work (median of {len(shares)})",
+            )
+        )
+        results["postgres_part_of_import_customers"] = {
+            "seconds": share,
+            "runs": shares,
+            "ratio_to_copy": round(share / copy_customers, 2),
+        }
     results["import_customers"] = {
         **imported,
         "peak_rss_mb": round(rss, 1),

@@ -7,8 +7,10 @@ data rows without ever holding the whole file in memory.
 
 Every batch has ``__row`` (Int64, the row number a spreadsheet user sees: the header is row 1 when
 it is the first record), one String column per header, and ``__extra`` (cells past the last header
-joined with " | "). Cells that are empty or only whitespace are null; other values are untouched.
-Entirely empty records are skipped, but still count for the row numbers of later records.
+joined with " | "). Empty cells are null; a cell of whitespace only may come through as it is (the
+normalisers read it as empty: testing every cell of the file for it costs more than they do);
+other values are untouched. Records with nothing but whitespace are skipped, but still count for
+the row numbers of later records.
 
 CSV is read in large chunks, transcoded to UTF-8 when needed, cut at the last record boundary
 (a newline after an even number of '"') and parsed by polars, so the per-byte work runs in Rust.
@@ -1093,6 +1095,7 @@ class _PieceParser:
                 quote_char='"',
                 infer_schema=False,
                 schema={f"c{i}": pl.String for i in range(self.width)},
+                null_values=[""],  # a quoted empty cell ("") is null too
                 missing_columns="insert",  # short records: padded with nulls
                 truncate_ragged_lines=False,  # long records: an error, handled below
                 raise_if_empty=False,
@@ -1156,8 +1159,12 @@ class _PieceParser:
         self.width = width  # later pieces are parsed this wide by polars
         padded = [row + [""] * (width - len(row)) if len(row) < width else row for row in rows]
         columns = list(zip(*padded, strict=True)) if padded else [()] * width
-        return pl.DataFrame(
+        frame = pl.DataFrame(
             [pl.Series(f"c{i}", column, dtype=pl.String) for i, column in enumerate(columns)]
+        )
+        # Empty cells are null, as polars reads them.
+        return frame.select(
+            pl.when(pl.col(name) != "").then(pl.col(name)) for name in frame.columns
         )
 
 
@@ -1182,12 +1189,18 @@ def _count_non_empty(raw: pl.DataFrame) -> int:
 
 
 def _finish(raw: pl.DataFrame, first_row: int, headers: list[str]) -> pl.DataFrame:
-    """Raw frame -> batch shape (__row, headers..., __extra), entirely empty records dropped."""
+    """Raw frame -> batch shape (__row, headers..., __extra), entirely blank records dropped.
+
+    The header columns are passed on as polars read them (an empty cell is null): a cell of
+    whitespace only is empty to every normaliser already, and turning each such cell into a
+    null here would cost a test of every cell of the file. Cells past the last header are
+    joined into ``__extra`` without the blank ones.
+    """
     width = raw.width
     exprs = [pl.int_range(first_row, first_row + pl.len(), dtype=pl.Int64).alias(ROW)]
     for i, name in enumerate(headers):
         if i < width:
-            exprs.append(_blank_to_null(f"c{i}").alias(name))
+            exprs.append(pl.col(f"c{i}").alias(name))
         else:
             exprs.append(pl.lit(None, dtype=pl.String).alias(name))
     extra = [_blank_to_null(f"c{i}") for i in range(len(headers), width)]
@@ -1197,4 +1210,24 @@ def _finish(raw: pl.DataFrame, first_row: int, headers: list[str]) -> pl.DataFra
     else:
         exprs.append(pl.lit(None, dtype=pl.String).alias(EXTRA))
     frame = raw.select(exprs)
-    return frame.filter(pl.any_horizontal(pl.exclude(ROW).is_not_null()))
+    keep = _not_blank_records(frame, [*headers[:width], EXTRA])
+    return frame if keep.all() else frame.filter(keep)
+
+
+def _not_blank_records(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
+    """Whether each record holds a cell that is more than whitespace.
+
+    Settled by the fullest column first (most records have a value there); only the records
+    it leaves open are looked at cell by cell.
+    """
+    counts = [frame[name].null_count() for name in columns]
+    first = columns[counts.index(min(counts))]
+    keep = frame.select(_not_blank(pl.col(first)).fill_null(False)).to_series()
+    rest = [name for name in columns if name != first]
+    open_rows = (~keep).arg_true()
+    if len(open_rows) and rest:
+        flags = frame.select(rest)[open_rows].select(
+            pl.any_horizontal(_not_blank(pl.col(name)) for name in rest).fill_null(False)
+        )
+        keep.scatter(open_rows, flags.to_series())
+    return keep

@@ -71,6 +71,35 @@ def test_reimporting_the_same_file_changes_nothing():
     assert list(Customer.objects.order_by("id").values()) == before
 
 
+def test_cells_of_whitespace_only_are_empty_and_records_of_them_are_skipped():
+    # The reader passes such cells on as they are (testing every cell would cost more than
+    # the normalisers do); every field must still read them as empty.
+    blank = " \u3000 "
+    quoted = '""'
+    text = HEADER + (
+        f"C001,{blank},{blank},{blank},{quoted},{blank},{blank},{blank},{blank},{blank},"
+        f"{blank},{blank}\n"
+        f"{blank},{blank},{blank},{quoted},{blank},{blank},{blank},{blank},{blank},{blank},"
+        f"{blank},{blank}\n"  # nothing but whitespace: not a row
+        "C002,山田 太郎,,,,,,,,,,ゴールド\n"
+    )
+    job = run_import("customers", text)
+
+    assert_reconciles(job)
+    assert (job.rows_total, job.created_count, job.error_count) == (2, 2, 0)
+    first = Customer.objects.get(external_id="C001")
+    assert (first.name, first.name_kana, first.gender, first.postal_code) == ("", "", "", "")
+    assert (first.phone, first.mobile_phone, first.email, first.birth_date) == (None,) * 4
+    assert (first.prefecture, first.address, first.attributes) == ("", "", {})
+    assert Customer.objects.get(external_id="C002").attributes == {"会員ランク": "ゴールド"}
+
+    again = run_import("customers", HEADER + f"C002,{blank},{blank},{blank},,,,,,,,{blank}\n")
+
+    assert (again.unchanged_count, again.error_count) == (1, 0)  # never erases
+    second = Customer.objects.get(external_id="C002")
+    assert (second.name, second.attributes) == ("山田 太郎", {"会員ランク": "ゴールド"})
+
+
 def test_a_changed_value_updates_and_an_empty_cell_never_erases():
     run_import("customers", HEADER + "C001,山田 太郎,,03-1234-5678,,a@example.jp,,,,,,ゴールド\n")
 

@@ -211,6 +211,16 @@ def test_blank_lines_whitespace_and_delimiter_only_records_are_skipped_but_count
     assert tabular.count_rows() == 2
 
 
+def test_empty_cells_are_null_and_whitespace_only_cells_come_as_they_are(tmp_path):
+    # Quoted or not, an empty cell is null; whitespace is left to the normalisers (all of them
+    # read it as empty), so the reader does not test every cell for it.
+    tabular = open_file(write(tmp_path, 'a,b,c\n1,"", \n2,,"\u3000"\n'))
+    assert row_values(read_all(tabular), "a", "b", "c") == [
+        (2, "1", None, " "),
+        (3, "2", None, "\u3000"),
+    ]
+
+
 def test_ragged_rows_are_padded_or_spill_into_extra(tmp_path):
     text = "a,b,c\n1\n1,2,3,4,,5\n1,2,3,, \n1,2\n"
     tabular = open_file(write(tmp_path, text))
