@@ -211,7 +211,10 @@ def main() -> None:
         if stored is not None:  # from the second pair on: the first import's rows
             with connection.cursor() as cursor:
                 cursor.execute("CHECKPOINT")
-            shares.append(stored.load())  # rolled back: the table is empty again
+            shares.append(stored.load())
+            # Rolled back, its rows are dead but still in the table's file, where the import's
+            # index builds would have to read past them: start from an empty file again.
+            _empty_and_checkpoint()
         with connection.cursor() as cursor:
             # The COPY's WAL would otherwise bring on a checkpoint in the middle of the import.
             cursor.execute("CHECKPOINT")
