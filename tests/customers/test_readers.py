@@ -211,6 +211,20 @@ def test_blank_lines_whitespace_and_delimiter_only_records_are_skipped_but_count
     assert tabular.count_rows() == 2
 
 
+def test_a_record_counts_when_any_cell_has_content_not_only_its_fullest_column(tmp_path):
+    # "id" is the fullest column; the records without an id are decided by their other cells.
+    text = "id,name,city\n1,A,Tokyo\n2,B,\n , ,Osaka\n,\u3000,\n3,,\n, ,, extra \n"
+    tabular = open_file(write(tmp_path, text))
+    rows = read_all(tabular)
+    assert row_values(rows, "id", "city", "__extra") == [
+        (2, "1", "Tokyo", None),
+        (3, "2", None, None),
+        (4, " ", "Osaka", None),
+        (6, "3", None, None),
+        (7, None, None, " extra "),
+    ]
+
+
 def test_empty_cells_are_null_and_whitespace_only_cells_come_as_they_are(tmp_path):
     # Quoted or not, an empty cell is null; whitespace is left to the normalisers (all of them
     # read it as empty), so the reader does not test every cell for it.
