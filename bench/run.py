@@ -199,6 +199,9 @@ def main() -> None:
                 }
             )
         )
+    # Freshly written files (over a gigabyte) are still being written back to disk for a minute
+    # or so, which would slow whatever is measured meanwhile: wait for that first.
+    os.sync()
     paths = json.loads(manifest.read_text())
     customers_csv, purchases_csv = Path(paths["customers"]), Path(paths["purchases"])
 

@@ -106,11 +106,13 @@ ERROR_MESSAGES = {
 # --------------------------------------------------------------------------------------------
 
 # Characters NFKC leaves alone and that never combine with their neighbour (see _NFKC_UNSTABLE),
-# neither whitespace nor invisible: printable ASCII, kanji, kana, common Japanese punctuation.
-_PLAIN_CHAR = (
-    r"[\x21-\x7E\x{A5}\x{25B2}\x{25B3}\x{3001}-\x{3003}\x{3005}-\x{3007}\x{3012}"
-    r"\x{3041}-\x{3096}\x{309D}\x{309E}\x{30A1}-\x{30FE}\x{4E00}-\x{9FFF}]"
+# neither whitespace nor invisible: printable ASCII, kanji, kana, common Japanese punctuation
+# (the ranges apart from hiragana, then with it).
+_PLAIN_NOT_HIRAGANA = (
+    r"\x21-\x7E\x{A5}\x{25B2}\x{25B3}\x{3001}-\x{3003}\x{3005}-\x{3007}\x{3012}"
+    r"\x{30A1}-\x{30FE}\x{4E00}-\x{9FFF}"
 )
+_PLAIN_CHAR = rf"[{_PLAIN_NOT_HIRAGANA}\x{{3041}}-\x{{3096}}\x{{309D}}\x{{309E}}]"
 # Cells of such characters with single inner spaces need no cleanup at all: nothing invisible,
 # no whitespace to collapse or trim, nothing NFKC would change. One regex pass settles them
 # (most cells of most columns, Japanese text included); only the rest goes through the
@@ -330,8 +332,9 @@ _PHONE_SEPARATORS = r"[\s\-\x{2010}-\x{2015}\x{2212}\x{30FC}().]"
 class _PhoneRules:
     """Region metadata compiled into Rust-regex-compatible patterns.
 
-    National numbers are matched as ``"<length>:<digits>"`` so that one regex checks both the
-    number-type pattern and that type's possible lengths (Rust regexes have no look-ahead).
+    National numbers are matched padded on the left with ``x`` to ``_KEY_WIDTH`` characters,
+    so that one regex checks both the number-type pattern and that type's possible lengths:
+    a length is a count of ``x`` (Rust regexes have no look-ahead).
     """
 
     country_code: str
@@ -347,13 +350,18 @@ class _PhoneRules:
     siblings: tuple[str, ...]  # other regions with the same country code
 
 
+# Wider than the longest national number phonenumbers accepts (17 digits): every possible
+# number gets at least one x, and a longer one none, so it matches no pattern.
+_KEY_WIDTH = 18
+
+
 def _length_keyed(desc: phonenumbers.PhoneNumberDesc | None) -> str | None:
     pattern = desc.national_number_pattern if desc is not None else None
     if not pattern:
         return None
     # No lengths listed means "as the general description", which is checked separately.
-    lengths = "|".join(str(n) for n in desc.possible_length) or "[0-9]+"
-    return f"(?:{lengths}):(?:{pattern})"
+    padding = "|".join(f"x{{{_KEY_WIDTH - n}}}" for n in desc.possible_length if n < _KEY_WIDTH)
+    return f"(?:{padding or 'x+'})(?:{pattern})"
 
 
 def _rust_regex_ok(pattern: str) -> bool:
@@ -423,8 +431,7 @@ def _phone_valid(national: pl.Expr, rules: _PhoneRules, *, leading: bool = True)
     ``leading=False`` skips the checks of which region a shared country code attributes the
     number to: "valid for this region's patterns" only.
     """
-    # National numbers are ASCII digits: their length in bytes is their length.
-    key = pl.concat_str(national.str.len_bytes().cast(pl.String), pl.lit(":"), national)
+    key = national.str.pad_start(_KEY_WIDTH, "x")
     valid = key.str.contains(rules.general) & key.str.contains(rules.types)
     if not leading:
         return valid.fill_null(False)
@@ -913,7 +920,9 @@ def normalize_date(raw: pl.Series) -> Normalized:
     """
     s = _as_text(raw)
     iso = s.str.replace_all("/", "-", literal=True)
-    plain = s.str.contains(_PLAIN_DATE) & iso.str.to_date("%Y-%m-%d", strict=False).is_not_null()
+    # No parse cache: with a column of birth dates it misses more than it hits.
+    valid = iso.str.to_date("%Y-%m-%d", strict=False, cache=False).is_not_null()
+    plain = s.str.contains(_PLAIN_DATE) & valid
     settled = pl.select(pl.when(plain).then(iso)).to_series()
     return _settled_or(s, settled, lambda rest: _by_distinct(rest, _date_rows))
 
@@ -1114,14 +1123,24 @@ _HIRAGANA = [chr(c) for c in range(0x3041, 0x3097)] + ["\u309d", "\u309e"]
 _KATAKANA = [chr(c + 0x60) for c in range(0x3041, 0x3097)] + ["\u30fd", "\u30fe"]
 
 
+# A _PLAIN_CELL without hiragana: such a reading is already what _kana_rows makes of it.
+_KATAKANA_CELL = rf"^[{_PLAIN_NOT_HIRAGANA}]+(?: [{_PLAIN_NOT_HIRAGANA}]+)*$"
+
+
 def _kana_rows(raw: pl.Series) -> Normalized:
+    # One regex pass settles the usual cell (katakana already); the rest takes the full path.
+    s = _as_text(raw)
+    values = _apply_where(s, ~s.str.contains(_KATAKANA_CELL), _katakana)
+    return Normalized(values=values, errors=_null_strings(s))
+
+
+def _katakana(raw: pl.Series) -> pl.Series:
     cleaned = _prepare(raw)
-    values = _apply_where(
+    return _apply_where(
         cleaned,
         cleaned.str.contains("[\u3041-\u3096\u309d\u309e]"),
         lambda sub: sub.str.replace_many(_HIRAGANA, _KATAKANA),
     )
-    return Normalized(values=values, errors=_null_strings(cleaned))
 
 
 def normalize_kana(raw: pl.Series) -> Normalized:

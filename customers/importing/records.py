@@ -444,6 +444,8 @@ def _join_text(*series: pl.Series | None) -> pl.Series | None:
     present = [s for s in series if s is not None]
     if not present:
         return None
+    if len(present) == 1:  # normalised text is never empty (null instead): nothing to join
+        return present[0]
     joined = pl.select(pl.concat_str(present, separator=" ", ignore_nulls=True)).to_series()
     return pl.select(pl.when(joined.str.len_chars() > 0).then(joined)).to_series()
 

@@ -322,8 +322,8 @@ def _reference_e164(raw: str, region: str) -> str | None:
 
 
 def _phone_corpus(region: str, size: int, seed: int) -> list[str]:
-    """Example numbers of every type, in national and international form, mutated at random,
-    plus random digit strings behind every kind of prefix."""
+    """Example numbers of every type, in national and international form, mutated at random
+    or made too long, plus random digit strings behind every kind of prefix."""
     rng = random.Random(seed)
     meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
     cc, prefix = str(meta.country_code), meta.national_prefix or ""
@@ -338,6 +338,8 @@ def _phone_corpus(region: str, size: int, seed: int) -> list[str]:
             i = rng.randrange(len(national))
             mutated = national[:i] + rng.choice("0123456789") + national[i + 1 :]
             values += [mutated, prefix + mutated, f"+{cc} {mutated}"]
+        # Too long by one digit or more: past the 17 digits any national number may have.
+        values += [f"+{cc}{national}{'0' * n}" for n in (1, 17 - len(national), 18 - len(national))]
     prefixes = ["", "0", "00", "010", "011", "1", "+", f"+{cc}", cc, f"+{cc}0", "0003768"]
     while len(values) < size:
         digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 14)))
