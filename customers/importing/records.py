@@ -106,6 +106,8 @@ class _ColumnMemo:
     def __init__(self) -> None:
         self.active: bool | None = None  # undecided until the first batch
         self.table: pl.DataFrame | None = None  # k (cell), v (value), e (error code), hit
+        self._plain = False  # whether every cell in the table has a value and no error
+        self._values: pl.DataFrame | None = None  # k, v of the table
 
     def __call__(
         self,
@@ -128,9 +130,17 @@ class _ColumnMemo:
         if self.table is None:
             self._learn(raw.drop_nulls().unique(), normalise)
         assert self.table is not None
-        out = pl.DataFrame({"k": raw}).join(self.table, on="k", how="left", maintain_order="left")
-        values, errors = out["v"], out["e"]
-        missed = (out["hit"].is_null() & raw.is_not_null()).arg_true()
+        cells = pl.DataFrame({"k": raw})
+        if self._plain:
+            # Every cell seen so far has a value and no error (the usual case): a null value
+            # is a cell not seen yet, and only the values need looking up.
+            values = cells.join(self._values, on="k", how="left", maintain_order="left")["v"]
+            errors = normalize.nulls(len(raw))
+            missed = (values.is_null() & raw.is_not_null()).arg_true()
+        else:
+            out = cells.join(self.table, on="k", how="left", maintain_order="left")
+            values, errors = out["v"], out["e"]
+            missed = (out["hit"].is_null() & raw.is_not_null()).arg_true()
         if len(missed):
             cells = raw.gather(missed)
             new = self._learn(cells.unique(), normalise)
@@ -152,6 +162,9 @@ class _ColumnMemo:
             self.table = new
         else:
             self.table = pl.concat([self.table, new], how="vertical_relaxed")
+        table = self.table
+        self._plain = table["v"].null_count() == 0 and table["e"].null_count() == table.height
+        self._values = table.select("k", "v")
         return new
 
 

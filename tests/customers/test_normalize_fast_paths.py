@@ -271,6 +271,26 @@ def test_batches_normalised_with_column_memos_come_out_as_normalised_alone(monke
     assert memos["生年月日"].active is (limit > 3)  # a third of its dates need the parser
 
 
+def test_a_memo_of_valid_cells_only_still_reports_new_errors_and_blank_cells():
+    # The first batch's genders are all valid (the memo looks values up alone); the second
+    # brings an invalid one and a blank one, and a third batch finds them in the memo.
+    mapping = {"顧客ID": "external_id", "性別": "gender"}
+    memos = records.ColumnMemos()
+    for number, genders in enumerate([["男", "女"] * 6, ["男", "?", " ", "女"] * 3]):
+        batch = _customer_batch({"顧客ID": [f"C{number}-{i}" for i in range(12)], "性別": genders})
+        memoised = normalize_batch("customers", batch, mapping, memos=memos)
+        alone = normalize_batch("customers", batch, mapping)
+        assert memoised.records.to_dicts() == alone.records.to_dicts()
+        assert memoised.errors.to_dicts() == alone.errors.to_dicts()
+    assert memos["性別"].active is True
+    repeat = _customer_batch(
+        {"顧客ID": [f"R{i}" for i in range(4)], "性別": ["?", " ", "女", "男"]}
+    )
+    result = normalize_batch("customers", repeat, mapping, memos=memos)
+    assert result.records["gender"].to_list() == [None, "female", "male"]  # "?" is an error row
+    assert result.errors[["row_no", "code"]].rows() == [(2, "invalid_gender")]
+
+
 def test_a_column_of_plain_dates_is_normalised_row_by_row_not_memoised():
     memos = records.ColumnMemos()
     batch = _customer_batch(
