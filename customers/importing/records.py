@@ -327,18 +327,20 @@ def normalize_batch(
     error_frames: list[pl.DataFrame] = []
 
     def record_errors(header: str, raw: pl.Series, errors: pl.Series) -> None:
+        count = len(errors) - errors.null_count()  # a count polars keeps: no pass over the rows
+        if not count:
+            return
         mask = errors.is_not_null()
-        if mask.any():
-            error_frames.append(
-                pl.DataFrame(
-                    {
-                        "row_no": batch[ROW].filter(mask),
-                        "column": pl.Series([header] * int(mask.sum()), dtype=pl.String),
-                        "value": raw.filter(mask),
-                        "code": errors.filter(mask),
-                    }
-                )
+        error_frames.append(
+            pl.DataFrame(
+                {
+                    "row_no": batch[ROW].filter(mask),
+                    "column": pl.Series([header] * count, dtype=pl.String),
+                    "value": raw.filter(mask),
+                    "code": errors.filter(mask),
+                }
             )
+        )
 
     # Country first: phone numbers and postal codes are read in the customer's own country.
     regions: pl.Series | None = None
@@ -377,9 +379,7 @@ def normalize_batch(
         record_errors(column.header, raw, result.errors)
         values[column.field] = result.values.alias(column.field)
 
-    frame = pl.DataFrame({ROW: batch[ROW]})
-    for name, series in values.items():
-        frame = frame.with_columns(series.alias(name))
+    frame = pl.DataFrame([batch[ROW], *(series.alias(name) for name, series in values.items())])
 
     attribute_frame = batch.select(list(attribute_columns.values())) if attribute_columns else None
     if attribute_frame is not None:
