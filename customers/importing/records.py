@@ -254,41 +254,54 @@ def _normalize_currency(raw: pl.Series) -> normalize.Normalized:
     )
 
 
-def _json_object(frame: pl.DataFrame, columns: dict[str, str]) -> pl.Series:
-    """One JSON object per row from ``{key: column}``, leaving out null values; null if empty.
+def _json_members(values: pl.Series, key: str) -> pl.Series:
+    """``"key":"value"`` per row, null where the value is.
 
     A column none of whose values holds a character JSON escapes (``"``, ``\\``, controls) —
     nearly every column — is written as it is, between quotes; the others go through polars'
     JSON encoder, whose escaping the plain writing matches exactly.
     """
-    pieces: list[pl.Expr] = []
-    for key, column in columns.items():
-        values = frame[column]
-        if values.null_count() == len(values):
-            continue
-        if values.str.contains(_JSON_ESCAPED).any():
-            encoded = pl.struct(pl.col(column).alias(key)).struct.json_encode()
-            # '{"key":"value"}' -> '"key":"value"'; json_encode escapes key and value for us.
-            piece = pl.when(pl.col(column).is_not_null()).then(
-                encoded.str.slice(1, encoded.str.len_chars() - 2)
-            )
-        else:
-            piece = pl.lit(_json_member_start(key)) + pl.col(column) + pl.lit('"')
-        pieces.append(piece)
-    if not pieces:
-        return normalize.nulls(frame.height, "attributes")
-    if len(pieces) == 1:  # null where the one value is (concat_str of a null is null)
-        return frame.select(
-            pl.concat_str(pl.lit("{"), pieces[0], pl.lit("}")).alias("attributes")
-        ).to_series()
-    body = pl.concat_str(pieces, separator=",", ignore_nulls=True)
-    return frame.select(
-        pl.when(body.str.len_bytes() > 0)
-        .then(pl.concat_str(pl.lit("{"), body, pl.lit("}")))
-        .alias("attributes")
-    ).to_series()
+    if values.null_count() == len(values):
+        return values
+    if values.str.contains(_JSON_ESCAPED).any():
+        encoded = pl.struct(pl.lit(values).alias(key)).struct.json_encode()
+        # '{"key":"value"}' -> '"key":"value"'; json_encode escapes key and value for us.
+        piece = pl.when(pl.lit(values).is_not_null()).then(
+            encoded.str.slice(1, encoded.str.len_chars() - 2)
+        )
+    else:
+        piece = pl.lit(_json_member_start(key)) + pl.lit(values) + pl.lit('"')
+    return pl.select(piece).to_series().alias(values.name)
 
 
+def _json_from_members(members: list[pl.Series], height: int) -> pl.Series:
+    """One JSON object per row from ``_json_members`` columns, leaving out null members; null
+    where a row has none."""
+    present = [member for member in members if member.null_count() < len(member)]
+    if not present:
+        return normalize.nulls(height, _ATTRIBUTES)
+    if len(present) == 1:  # null where the one member is (concat_str of a null is null)
+        body = pl.lit(present[0])
+        return (
+            pl.select(pl.concat_str(pl.lit("{"), body, pl.lit("}"))).to_series().alias(_ATTRIBUTES)
+        )
+    body = pl.concat_str([pl.lit(member) for member in present], separator=",", ignore_nulls=True)
+    return (
+        pl.select(
+            pl.when(body.str.len_bytes() > 0).then(pl.concat_str(pl.lit("{"), body, pl.lit("}")))
+        )
+        .to_series()
+        .alias(_ATTRIBUTES)
+    )
+
+
+def _attribute_member(key: str, raw: pl.Series) -> normalize.Normalized:
+    """An attribute column's cells as normalised text, ready as members of the JSON object."""
+    text = normalize.normalize_text(raw).values
+    return normalize.Normalized(values=_json_members(text, key), errors=normalize.nulls(len(raw)))
+
+
+_ATTRIBUTES = "attributes"
 _JSON_ESCAPED = r'[\x00-\x1f"\\]'
 
 
@@ -381,20 +394,20 @@ def normalize_batch(
 
     frame = pl.DataFrame([batch[ROW], *(series.alias(name) for name, series in values.items())])
 
-    attribute_frame = batch.select(list(attribute_columns.values())) if attribute_columns else None
-    if attribute_frame is not None:
-        attribute_frame = attribute_frame.with_columns(
-            [
-                memos[c](attribute_frame[c], normalize.normalize_text, cheap=True).values.alias(c)
-                for c in attribute_frame.columns
-            ]
-        )
-    extra = batch[EXTRA] if EXTRA in batch.columns else None
+    # Attribute columns are memoised as JSON members: one with few distinct values (a rank, a
+    # channel) then costs a lookup per row instead of normalising and encoding every cell.
+    members = [
+        memos[header](batch[header], functools.partial(_attribute_member, key)).values
+        for key, header in attribute_columns.items()
+    ]
+    if EXTRA in batch.columns:
+        members.append(_json_members(batch[EXTRA], EXTRA_ATTRIBUTE))
+    attributes = _json_from_members(members, batch.height)
 
     if kind == ImportKind.CUSTOMERS:
-        records, row_errors = _customer_records(frame, attribute_frame, attribute_columns, extra)
+        records, row_errors = _customer_records(frame, attributes)
     else:
-        records, row_errors = _purchase_records(frame, attribute_frame, attribute_columns, extra)
+        records, row_errors = _purchase_records(frame, attributes)
     if row_errors.height:
         # Row-level problems are reported only for rows whose cells were all fine: a row whose
         # phone number was rejected must not also be told it has no phone number.
@@ -436,23 +449,6 @@ def _normalize_by_region(
     return normalize.Normalized(values=out_values, errors=out_errors)
 
 
-def _attributes(
-    frame: pl.DataFrame,
-    attribute_frame: pl.DataFrame | None,
-    attribute_columns: dict[str, str],
-    extra: pl.Series | None,
-) -> pl.Series:
-    source = pl.DataFrame({"_": normalize.nulls(frame.height)})
-    columns: dict[str, str] = {}
-    if attribute_frame is not None:
-        source = attribute_frame
-        columns = dict(attribute_columns)
-    if extra is not None:
-        source = source.with_columns(extra.alias(EXTRA))
-        columns[EXTRA_ATTRIBUTE] = EXTRA
-    return _json_object(source, columns)
-
-
 def _join_text(*series: pl.Series | None) -> pl.Series | None:
     present = [s for s in series if s is not None]
     if not present:
@@ -480,10 +476,7 @@ def _get(frame: pl.DataFrame, name: str, default: pl.Series | None = None) -> pl
 
 
 def _customer_records(
-    frame: pl.DataFrame,
-    attribute_frame: pl.DataFrame | None,
-    attribute_columns: dict[str, str],
-    extra: pl.Series | None,
+    frame: pl.DataFrame, attributes: pl.Series
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     n = frame.height
     null = normalize.nulls(n)
@@ -527,7 +520,7 @@ def _customer_records(
             "country": _get(frame, "country", null),
             "time_zone": _get(frame, "time_zone", null),
             "tags": _get(frame, "tags", null),
-            "attributes": _attributes(frame, attribute_frame, attribute_columns, extra),
+            "attributes": attributes,
         }
     )
     identified = (
@@ -540,10 +533,7 @@ def _customer_records(
 
 
 def _purchase_records(
-    frame: pl.DataFrame,
-    attribute_frame: pl.DataFrame | None,
-    attribute_columns: dict[str, str],
-    extra: pl.Series | None,
+    frame: pl.DataFrame, attributes: pl.Series
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     n = frame.height
     null = normalize.nulls(n)
@@ -596,7 +586,7 @@ def _purchase_records(
             "product_code": product_code if product_code is not None else null,
             "product_name": product_name if product_name is not None else null,
             "category": _get(frame, "category", null),
-            "attributes": _attributes(frame, attribute_frame, attribute_columns, extra),
+            "attributes": attributes,
         }
     )
     problems = [

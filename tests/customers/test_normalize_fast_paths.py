@@ -14,7 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from customers.importing import normalize, records
-from customers.importing.records import EXTRA, ROW, _json_object, normalize_batch
+from customers.importing.records import (
+    EXTRA,
+    ROW,
+    _json_from_members,
+    _json_members,
+    normalize_batch,
+)
 
 # Characters that steer the cleanup one way or the other, mixed with ordinary ones.
 _TRICKY = (
@@ -194,7 +200,8 @@ def test_attributes_json_is_what_the_json_encoder_writes(keys, rows):
     )
     columns = {key: f"c{i}" for i, key in enumerate(keys)}
 
-    got = _json_object(frame, columns).to_list()
+    members = [_json_members(frame[column], key) for key, column in columns.items()]
+    got = _json_from_members(members, frame.height).to_list()
 
     assert got == _json_object_by_encoder(frame, columns)
     for text, row in zip(got, rows, strict=True):
@@ -237,7 +244,8 @@ def _memo_batches() -> list[pl.DataFrame]:
                     "生年月日": [dates[(i * (number + 1) + 1) % len(dates)] for i in range(rows)],
                     "興味": [tags[(i + 2 * number) % len(tags)] for i in range(rows)],
                     "会員ランク": [
-                        ["一般", "ゴールド", None][(i + number) % 3] for i in range(rows)
+                        ["一般", "ゴールド", None, 'VIP "A"\\'][(i + number) % 4]
+                        for i in range(rows)
                     ],
                 }
             ).with_columns(pl.col(ROW) + 100 * number)
@@ -269,6 +277,7 @@ def test_batches_normalised_with_column_memos_come_out_as_normalised_alone(monke
     assert memos["顧客ID"].active is False  # all distinct: never memoised
     assert memos["氏名"].active is False  # plain text: cheaper row by row
     assert memos["生年月日"].active is (limit > 3)  # a third of its dates need the parser
+    assert memos["会員ランク"].active is True  # three ranks: looked up as JSON members
 
 
 def test_a_memo_of_valid_cells_only_still_reports_new_errors_and_blank_cells():
