@@ -103,11 +103,13 @@ class _StoredRows:
         self.columns = ["id", *(c for c in rows.columns if c not in rows.constants)]
         table = Customer._meta.db_table
         listed = ", ".join(self.columns)
+        _encode, self.format = direct.copy_encoder(table, self.columns)  # the import's format
         with (
             connection.cursor() as cursor,
             path.open("wb") as handle,
             cursor.cursor.copy(
-                f"COPY (SELECT {listed} FROM {table} WHERE source = %s ORDER BY id) TO STDOUT",
+                f"COPY (SELECT {listed} FROM {table} WHERE source = %s ORDER BY id) "
+                f"TO STDOUT (FORMAT {self.format})",
                 [job.source],
             ) as copy,
         ):
@@ -118,7 +120,7 @@ class _StoredRows:
     def load(self) -> float:
         """Seconds to store the rows as a first load does (COPY, then the indexes), rolled back."""
         table = Customer._meta.db_table
-        sql = f"COPY {table} ({', '.join(self.columns)}) FROM STDIN (FORMAT text)"
+        sql = f"COPY {table} ({', '.join(self.columns)}) FROM STDIN (FORMAT {self.format})"
         with transaction.atomic():
             started = time.perf_counter()
             with (

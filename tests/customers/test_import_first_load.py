@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 
 from customers.importing import direct
-from customers.models import Customer, ImportRowError, Purchase
+from customers.models import Customer, ImportJob, ImportRowError, Purchase
 from tests.customers.helpers import assert_reconciles, run_import
 
 CUSTOMERS = (
@@ -49,6 +49,32 @@ def _staged_only(monkeypatch):
     monkeypatch.setattr(direct, "applies", lambda **kwargs: False)
 
 
+@pytest.fixture(params=["small", "bulk", "bulk without pgpq"])
+def copy_formats(request, monkeypatch):
+    """A first load of a small file, or a bulk load (column defaults for the columns every row
+    shares; customers in COPY's binary format, or text where pgpq is not installed). Yields
+    the COPY format each load must use for customers, and {table: formats used} as it goes."""
+    from customers.importing import merge
+
+    if request.param != "small":
+        monkeypatch.setattr(merge, "_is_bulk_load", lambda table, inserting: True)
+    if request.param == "bulk without pgpq":
+        monkeypatch.setattr(direct, "ArrowToPostgresBinaryEncoder", None)
+    used: dict[str, set[str]] = {}
+    copy = direct._copy
+
+    def recording(pg_connection, sql, data):
+        table = sql.split()[1].strip('"')
+        used.setdefault(table, set()).add(sql.rsplit("FORMAT ", 1)[1].split(",")[0].rstrip(")"))
+        return copy(pg_connection, sql, data)
+
+    monkeypatch.setattr(direct, "_copy", recording)
+    expected = "binary" if request.param == "bulk" else "text"
+    if expected == "binary" and direct.ArrowToPostgresBinaryEncoder is None:
+        pytest.skip("pgpq is not installed")
+    return expected, used
+
+
 def assert_sources_alike() -> None:
     """Source "a" (loaded directly) holds exactly what source "b" (staged merge) holds."""
     assert list(
@@ -64,9 +90,10 @@ def _errors(job):
 
 
 @pytest.mark.postgres_only
-def test_a_first_load_stores_what_the_staged_merge_stores(postgres, monkeypatch):
+def test_a_first_load_stores_what_the_staged_merge_stores(postgres, monkeypatch, copy_formats):
     direct_customers = run_import("customers", CUSTOMERS, source="a", match_by=["external_id"])
     direct_purchases = run_import("purchases", PURCHASES, source="a")
+    _assert_copied_as(copy_formats)
     _staged_only(monkeypatch)
     staged_customers = run_import("customers", CUSTOMERS, source="b", match_by=["external_id"])
     staged_purchases = run_import("purchases", PURCHASES, source="b")
@@ -306,11 +333,17 @@ def test_a_bulk_first_load_reads_the_prefecture_from_the_address_when_no_column_
     assert (stored.prefecture, stored.name) == ("大阪府", "山田 太郎")
 
 
+def _assert_copied_as(copy_formats) -> None:
+    expected, used = copy_formats
+    assert (used["customers_customer"], used["customers_purchase"]) == ({expected}, {"text"})
+
+
 @pytest.mark.postgres_only
 def test_a_first_load_stores_backslashes_quotes_and_null_lookalikes_as_written(
-    postgres, monkeypatch
+    postgres, monkeypatch, copy_formats
 ):
-    # The first load sends rows in COPY's text format, where a backslash starts an escape.
+    # In COPY's text format a backslash starts an escape; in the binary one, a string is sent
+    # as it is, with its length.
     customers = (
         "顧客ID,氏名,住所,メモ,興味\n"
         'C\\1,\\N,"C:\\new\\table ""x""",\\,"a\\b、""q"""\n'
@@ -324,6 +357,7 @@ def test_a_first_load_stores_backslashes_quotes_and_null_lookalikes_as_written(
     )
     direct_customers = run_import("customers", customers, source="a")
     direct_purchases = run_import("purchases", purchases, source="a")
+    _assert_copied_as(copy_formats)
     _staged_only(monkeypatch)
     run_import("customers", customers, source="b")
     run_import("purchases", purchases, source="b")
@@ -336,3 +370,19 @@ def test_a_first_load_stores_backslashes_quotes_and_null_lookalikes_as_written(
     assert first.attributes == {"メモ": "\\"}
     assert Customer.objects.get(source="a", external_id="C2").name == "\\."
     assert Purchase.objects.get(source="a", line_key="O\\1#1").product_name == "\\N"
+
+
+@pytest.mark.postgres_only
+def test_a_first_load_fails_whole_when_a_copy_stores_fewer_rows_than_its_batch(
+    postgres, monkeypatch
+):
+    text = direct._text
+    monkeypatch.setattr(direct, "_text", lambda frame: text(frame.head(frame.height - 1)))
+
+    with pytest.raises(RuntimeError, match="COPY stored 1 rows of 2"):
+        run_import("customers", "顧客ID,氏名\nC1,一郎\nC2,二郎\n")
+
+    job = ImportJob.objects.get()
+    assert job.state == "failed"
+    assert "COPY stored 1 rows of 2" in job.failure
+    assert not Customer.objects.exists()
