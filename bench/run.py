@@ -103,7 +103,7 @@ class _StoredRows:
         self.columns = ["id", *(c for c in rows.columns if c not in rows.constants)]
         table = Customer._meta.db_table
         listed = ", ".join(self.columns)
-        _encode, self.format = direct.copy_encoder(table, self.columns)  # the import's format
+        self.format = direct.copy_encoder(table, self.columns)[1]  # the import's COPY format
         with (
             connection.cursor() as cursor,
             path.open("wb") as handle,

@@ -526,7 +526,8 @@ def copy_encoder(
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT attname, atttypid::regtype::text FROM pg_attribute "
-                "WHERE attrelid = %s::regclass AND attname = ANY(%s)",
+                "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
+                "AND attname = ANY(%s)",
                 [table, list(columns)],
             )
             types = dict(cursor.fetchall())
@@ -554,24 +555,22 @@ class _BinaryEncoder:
     }
 
     def __init__(self, types: dict[str, str]) -> None:
-        self.types = types
-        self.schema = pl.Schema({column: self.TYPES[t][0] for column, t in types.items()})
-        self._arrow_schema = None
-        self._encoders: dict = {}
+        self._types = types
+        self._schema = pl.Schema({column: self.TYPES[t][0] for column, t in types.items()})
+        self._encoders: dict | None = None  # column -> pgpq encoder builder, from the 1st batch
 
     def __call__(self, frame: pl.DataFrame) -> _Encoded:
         table = ArrowTable.from_arrow(
             frame.select(
-                # ISO dates as normalised (polars casts no text to dates)
+                # Dates as normalised: ISO, years 1–9999 (polars casts no text to dates).
                 pl.col(c).str.to_date("%Y-%m-%d", cache=False)
                 if dtype == pl.Date and frame.schema[c] == pl.String
                 else pl.col(c).cast(dtype)
-                for c, dtype in self.schema.items()
+                for c, dtype in self._schema.items()
             )
         )
-        if table.schema != self._arrow_schema:
+        if self._encoders is None:
             self._encoders = self._column_encoders(table.schema)
-            self._arrow_schema = table.schema
         encoder = ArrowToPostgresBinaryEncoder.new_with_encoders(table.schema, self._encoders)
         return [
             encoder.write_header(),
@@ -581,21 +580,17 @@ class _BinaryEncoder:
 
     def _column_encoders(self, schema) -> dict:
         outputs = {"text": pg_types.Text(), "jsonb": pg_types.Jsonb()}
-        strings = {  # how polars hands over strings (a view, as of polars 1) -> their encoder
-            ArrowType.is_string_view: pg_encoders.StringViewEncoderBuilder,
-            ArrowType.is_large_string: pg_encoders.LargeStringEncoderBuilder,
-            ArrowType.is_string: pg_encoders.StringEncoderBuilder,
-        }
         encoders = {}
-        for column, pg_type in self.types.items():
+        for column, pg_type in self._types.items():
             field = schema.field(column)
             output = self.TYPES[pg_type][1]
-            builder = next((b for test, b in strings.items() if test(field.type)), None)
-            encoders[column] = (
-                builder.new_with_output(field, outputs[output])
-                if output and builder
-                else ArrowToPostgresBinaryEncoder.infer_encoder(field)
-            )
+            if output is None:
+                encoders[column] = ArrowToPostgresBinaryEncoder.infer_encoder(field)
+            elif ArrowType.is_string_view(field.type):  # how polars hands over strings
+                builder = pg_encoders.StringViewEncoderBuilder
+                encoders[column] = builder.new_with_output(field, outputs[output])
+            else:  # inferred, a jsonb column would get no version byte
+                raise TypeError(f"{column}: strings as {field.type}, not as string views")
         return encoders
 
 

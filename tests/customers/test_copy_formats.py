@@ -205,8 +205,14 @@ def _customer_copy_rows(cells) -> pl.DataFrame:
 
 def _binary_round_trip(rows: pl.DataFrame) -> None:
     data = b"".join(direct._BinaryEncoder(_CUSTOMER_TYPES)(rows))
-    expected = rows.with_columns(pl.col("birth_date").str.to_date("%Y-%m-%d"))
-    assert _read_copy_binary(data, list(_CUSTOMER_TYPES.values())) == expected.rows()
+    expected = [
+        tuple(
+            datetime.date.fromisoformat(value) if column == "birth_date" and value else value
+            for column, value in zip(rows.columns, row, strict=True)
+        )
+        for row in rows.rows()
+    ]
+    assert _read_copy_binary(data, list(_CUSTOMER_TYPES.values())) == expected
 
 
 @pytest.mark.skipif(direct.ArrowToPostgresBinaryEncoder is None, reason="pgpq is not installed")

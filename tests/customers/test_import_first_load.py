@@ -69,10 +69,8 @@ def copy_formats(request, monkeypatch):
         return copy(pg_connection, sql, data)
 
     monkeypatch.setattr(direct, "_copy", recording)
-    expected = "binary" if request.param == "bulk" else "text"
-    if expected == "binary" and direct.ArrowToPostgresBinaryEncoder is None:
-        pytest.skip("pgpq is not installed")
-    return expected, used
+    binary = request.param == "bulk" and direct.ArrowToPostgresBinaryEncoder is not None
+    return "binary" if binary else "text", used
 
 
 def assert_sources_alike() -> None:
@@ -374,10 +372,13 @@ def test_a_first_load_stores_backslashes_quotes_and_null_lookalikes_as_written(
 
 @pytest.mark.postgres_only
 def test_a_first_load_fails_whole_when_a_copy_stores_fewer_rows_than_its_batch(
-    postgres, monkeypatch
+    postgres, monkeypatch, copy_formats
 ):
-    text = direct._text
+    text, binary = direct._text, direct._BinaryEncoder.__call__
     monkeypatch.setattr(direct, "_text", lambda frame: text(frame.head(frame.height - 1)))
+    monkeypatch.setattr(
+        direct._BinaryEncoder, "__call__", lambda self, frame: binary(self, frame.head(-1))
+    )
 
     with pytest.raises(RuntimeError, match="COPY stored 1 rows of 2"):
         run_import("customers", "顧客ID,氏名\nC1,一郎\nC2,二郎\n")
@@ -386,3 +387,4 @@ def test_a_first_load_fails_whole_when_a_copy_stores_fewer_rows_than_its_batch(
     assert job.state == "failed"
     assert "COPY stored 1 rows of 2" in job.failure
     assert not Customer.objects.exists()
+    assert copy_formats[1]["customers_customer"] == {copy_formats[0]}
