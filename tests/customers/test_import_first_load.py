@@ -52,7 +52,7 @@ def _staged_only(monkeypatch):
 @pytest.fixture(params=["small", "bulk", "bulk without pgpq"])
 def copy_formats(request, monkeypatch):
     """A first load of a small file, or a bulk load (column defaults for the columns every row
-    shares; customers in COPY's binary format, or text where pgpq is not installed). Yields
+    shares; customers in COPY's binary format, or text where pgpq is not installed). Returns
     the COPY format each load must use for customers, and {table: formats used} as it goes."""
     from customers.importing import merge
 
