@@ -167,19 +167,20 @@ def _id_sequence(table: str) -> str | None:
 def _column_defaults(table: str, values: dict[str, str | None]) -> Iterator[None]:
     """Make ``values`` the columns' defaults for a while (inside the load's transaction, on a
     table it holds exclusively, so nobody else ever sees them), then put the old ones back."""
-    with connection.cursor() as cursor:
-        cursor.execute(
+    previous = dict(
+        merge._fetchall(
             "SELECT a.attname, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a "
             "LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
             "WHERE a.attrelid = %s::regclass AND a.attname = ANY(%s)",
             [table, list(values)],
         )
-        previous = dict(cursor.fetchall())
-        literal = connection.connection  # quotes literals the way this connection does
-        changes = ", ".join(
-            f"ALTER COLUMN {quote(column)} SET DEFAULT {psycopg.sql.Literal(value).as_string(literal)}"
-            for column, value in values.items()
-        )
+    )
+    literal = connection.connection  # quotes literals the way this connection does
+    changes = ", ".join(
+        f"ALTER COLUMN {quote(column)} SET DEFAULT {psycopg.sql.Literal(value).as_string(literal)}"
+        for column, value in values.items()
+    )
+    with connection.cursor() as cursor:
         cursor.execute(f"ALTER TABLE {quote(table)} {changes}")
     yield
     restore = ", ".join(
@@ -523,14 +524,14 @@ def copy_encoder(
     quotes are not doubled).
     """
     if ArrowToPostgresBinaryEncoder is not None:
-        with connection.cursor() as cursor:
-            cursor.execute(
+        types = dict(
+            merge._fetchall(
                 "SELECT attname, atttypid::regtype::text FROM pg_attribute "
                 "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
                 "AND attname = ANY(%s)",
                 [table, list(columns)],
             )
-            types = dict(cursor.fetchall())
+        )
         if all(types.get(column) in _BinaryEncoder.TYPES for column in columns):
             return _BinaryEncoder({column: types[column] for column in columns}), "binary"
     return _text, "text"

@@ -97,6 +97,12 @@ def _fetchone(sql: str, params: list | tuple | None = None) -> tuple:
         return cursor.fetchone()
 
 
+def _fetchall(sql: str, params: list | tuple | None = None) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+        return list(cursor.fetchall())
+
+
 # Inserting at least this many rows, and at least as many as the table holds, counts as a bulk
 # load: the table's plain (non-unique) indexes are dropped for the INSERT and built again after it.
 BULK_LOAD_MIN_ROWS = 50_000
@@ -165,41 +171,35 @@ def _is_bulk_load(table: str, inserting: int) -> bool:
 def _plain_indexes(table: str, *, unique: bool = False) -> list[tuple[str, str]]:
     """(name, definition) of the table's non-unique indexes (with ``unique``, also of its unique
     indexes that are no constraint, the primary key never)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
-            "JOIN pg_class i ON i.oid = x.indexrelid "
-            "WHERE x.indrelid = %s::regclass AND NOT x.indisprimary "
-            "AND (NOT x.indisunique OR (%s AND NOT EXISTS ("
-            "  SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)))",
-            [table, unique],
-        )
-        return list(cursor.fetchall())
+    return _fetchall(
+        "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+        "JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid = %s::regclass AND NOT x.indisprimary "
+        "AND (NOT x.indisunique OR (%s AND NOT EXISTS ("
+        "  SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)))",
+        [table, unique],
+    )
 
 
 def _constraints(table: str, types: str) -> list[tuple[str, str]]:
     """(name, definition) of the table's constraints of the given types ('p' primary key,
     'u' unique, 'f' foreign key), foreign keys last."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-            "WHERE conrelid = %s::regclass AND contype::text = ANY(%s) "
-            "ORDER BY contype = 'f', conname",
-            [table, list(types)],
-        )
-        return list(cursor.fetchall())
+    return _fetchall(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid = %s::regclass AND contype::text = ANY(%s) "
+        "ORDER BY contype = 'f', conname",
+        [table, list(types)],
+    )
 
 
 def _referencing_foreign_keys(table: str) -> list[tuple[str, str, str]]:
     """(table, name, definition) of the foreign keys of other tables that point at ``table``."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT r.relname, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
-            "JOIN pg_class r ON r.oid = c.conrelid "
-            "WHERE c.confrelid = %s::regclass AND c.contype = 'f' ORDER BY 1, 2",
-            [table],
-        )
-        return list(cursor.fetchall())
+    return _fetchall(
+        "SELECT r.relname, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+        "JOIN pg_class r ON r.oid = c.conrelid "
+        "WHERE c.confrelid = %s::regclass AND c.contype = 'f' ORDER BY 1, 2",
+        [table],
+    )
 
 
 def _lock_if_empty(table: str, tables: set[str]) -> bool:
